@@ -1,0 +1,71 @@
+"""Load and validate the rules file, turning pydantic errors into one readable message."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from kpi_rules.models import Rules
+
+DEFAULT_RULES_PATH = Path("kpi_rules/rules.yaml")
+
+
+class RulesError(ValueError):
+    """The rules file is missing, unreadable or invalid; the message says which key and why."""
+
+
+def packaged_rules_path() -> Path:
+    return Path(__file__).with_name("rules.yaml")
+
+
+def _resolve(path: Path | str | None) -> Path:
+    if path is None:
+        path = DEFAULT_RULES_PATH
+    path = Path(path)
+    # The default is relative to a checkout; an installed package falls back to its own copy.
+    if not path.exists() and path == DEFAULT_RULES_PATH:
+        return packaged_rules_path()
+    return path
+
+
+def _format(error: ValidationError, source: Path) -> str:
+    lines = [f"invalid rules file {source}:"]
+    for item in error.errors():
+        key = ".".join(str(p) for p in item["loc"]) or "(top level)"
+        message = item["msg"]
+        if item["type"] == "extra_forbidden":
+            message = "unknown key"
+        elif item["type"] == "literal_error":
+            message = f"{message} (got {item.get('input')!r})"
+        elif item["type"] == "missing":
+            message = "required key is missing"
+        lines.append(f"  {key}: {message}")
+    return "\n".join(lines)
+
+
+def parse_rules(data: Any, source: Path | str = "<rules>") -> Rules:
+    if not isinstance(data, dict):
+        raise RulesError(f"invalid rules file {source}: the top level must be a mapping of keys")
+    try:
+        return Rules.model_validate(data)
+    except ValidationError as exc:
+        if any(item["type"] == "extra_forbidden" for item in exc.errors()):
+            allowed = ", ".join(sorted(Rules.model_fields))
+            raise RulesError(_format(exc, Path(str(source))) + f"\n  allowed top-level keys: {allowed}") from None
+        raise RulesError(_format(exc, Path(str(source)))) from None
+
+
+def load_rules(path: Path | str | None = None) -> Rules:
+    resolved = _resolve(path)
+    try:
+        text = resolved.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise RulesError(f"cannot read rules file {resolved}: {exc.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise RulesError(f"rules file {resolved} is not valid YAML: {exc}") from None
+    return parse_rules(data, resolved)

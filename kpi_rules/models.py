@@ -1,0 +1,152 @@
+"""Pydantic models of `rules.yaml`; every key validated, errors name the key and what is allowed."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+PeriodKind = Literal["day", "week", "month", "quarter", "year"]
+PERIOD_KINDS: tuple[PeriodKind, ...] = ("day", "week", "month", "quarter", "year")
+CHANNELS: tuple[str, ...] = ("phone", "email", "visit", "web", "referral", "event", "other")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Keep(_Strict):
+    """How many periods of each kind are retained (the current one included)."""
+
+    hour: int = Field(default=72, ge=25, le=24 * 31, description="hours kept, for day-level like-for-like")
+    day: int = Field(default=400, ge=2, le=3660)
+    week: int = Field(default=60, ge=2, le=520)
+    month: int = Field(default=26, ge=2, le=240)
+    quarter: int = Field(default=10, ge=2, le=80)
+    year: int = Field(default=3, ge=2, le=20)
+
+
+class DeclineAlert(_Strict):
+    threshold_pct: Decimal = Field(default=Decimal(20), gt=0, le=100)
+    min_previous_revenue: Decimal = Field(default=Decimal(1000), ge=0)
+    period: PeriodKind = "month"
+    for_: str = Field(default="30m", alias="for", pattern=r"^\d+[smhd]$")
+    severity: Literal["info", "warning", "critical", "page"] = "warning"
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class DownTrendAlert(_Strict):
+    consecutive_periods: int = Field(default=3, ge=2, le=12)
+    period: PeriodKind = "month"
+    severity: Literal["info", "warning", "critical", "page"] = "warning"
+
+
+class VisitsDropAlert(_Strict):
+    threshold_pct: Decimal = Field(default=Decimal(30), gt=0, le=100)
+    min_previous_visits: int = Field(default=10, ge=0)
+    period: PeriodKind = "week"
+    for_: str = Field(default="1h", alias="for", pattern=r"^\d+[smhd]$")
+    severity: Literal["info", "warning", "critical", "page"] = "warning"
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class PaceBehindAlert(_Strict):
+    threshold_pct: Decimal = Field(default=Decimal(80), gt=0)
+    min_elapsed_pct: Decimal = Field(default=Decimal(25), ge=0, le=100)
+    period: PeriodKind = "month"
+    for_: str = Field(default="1h", alias="for", pattern=r"^\d+[smhd]$")
+    severity: Literal["info", "warning", "critical", "page"] = "warning"
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class QuoteToCloseAlert(_Strict):
+    threshold_pct: Decimal = Field(default=Decimal(10), gt=0, le=100)
+    min_quotes: int = Field(default=20, ge=1)
+    period: PeriodKind = "month"
+    severity: Literal["info", "warning", "critical", "page"] = "info"
+
+
+class CoverageAlert(_Strict):
+    threshold: Decimal = Field(default=Decimal(2), gt=0)
+    period: PeriodKind = "month"
+    severity: Literal["info", "warning", "critical", "page"] = "warning"
+
+
+class ServiceAlerts(_Strict):
+    consumer_lag_max: int = Field(default=10000, ge=1)
+    dead_letter_rate_per_s: Decimal = Field(default=Decimal("0.1"), ge=0)
+    no_events_for: str = Field(default="15m", pattern=r"^\d+[smhd]$")
+    severity: Literal["info", "warning", "critical", "page"] = "critical"
+
+
+class AlertRules(_Strict):
+    revenue_decline: DeclineAlert = DeclineAlert()
+    down_trend: DownTrendAlert = DownTrendAlert()
+    visits_drop: VisitsDropAlert = VisitsDropAlert()
+    target_pace_behind: PaceBehindAlert = PaceBehindAlert()
+    quote_to_close_low: QuoteToCloseAlert = QuoteToCloseAlert()
+    pipeline_coverage_low: CoverageAlert = CoverageAlert()
+    service: ServiceAlerts = ServiceAlerts()
+
+
+class Rules(_Strict):
+    """The whole rules file. `timezone`, `currency`, `fx` and `stages` are fixed by the contract."""
+
+    timezone: str = Field(description="IANA time zone of the business calendar")
+    currency: str = Field(pattern=r"^[A-Z]{3}$", description="ISO 4217 base currency")
+    fx: dict[str, Decimal] = Field(default_factory=dict)
+    stages: dict[str, Decimal] = Field(min_length=1)
+    fiscal_year_start_month: int = Field(default=1, ge=1, le=12)
+    keep: Keep = Keep()
+    max_future_skew_seconds: int = Field(default=300, ge=0, le=7 * 86400)
+    dedupe_horizon_hours: int = Field(default=168, ge=1, le=24 * 400)
+    max_event_bytes: int = Field(default=65536, ge=256, le=10 * 1024 * 1024)
+    locale: Literal["en", "zh-CN"] = "en"
+    alerts: AlertRules = AlertRules()
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"unknown IANA time zone {value!r}; use a name from the IANA database such as "
+                "'Europe/London', 'America/New_York' or 'Asia/Shanghai'"
+            ) from None
+        return value
+
+    @field_validator("fx")
+    @classmethod
+    def _fx_rates(cls, value: dict[str, Decimal]) -> dict[str, Decimal]:
+        for code, rate in value.items():
+            if len(code) != 3 or not code.isalpha() or not code.isupper():
+                raise ValueError(f"fx key {code!r} is not an ISO 4217 code (three capital letters)")
+            if not rate.is_finite() or rate <= 0:
+                raise ValueError(f"fx rate for {code} must be a positive number, got {rate}")
+        return value
+
+    @field_validator("stages")
+    @classmethod
+    def _probabilities(cls, value: dict[str, Decimal]) -> dict[str, Decimal]:
+        for stage, p in value.items():
+            if not stage:
+                raise ValueError("stage names must be non-empty")
+            if not p.is_finite() or p < 0 or p > 1:
+                raise ValueError(f"stage {stage!r}: win probability must be between 0 and 1, got {p}")
+        return value
+
+    @model_validator(mode="after")
+    def _base_not_in_fx(self) -> Rules:
+        if self.currency in self.fx:
+            raise ValueError(f"fx must not list the base currency {self.currency}")
+        return self
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    def keep_for(self, kind: str) -> int:
+        return int(getattr(self.keep, kind))
