@@ -1,0 +1,136 @@
+"""The embedded `report` mode: KPIs from an event file with no Kafka, as JSON, a table or CSV."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from typing import IO, Any
+
+from kpi_core.engine import KpiEngine, replay
+from kpi_core.events import Rejection, decode_event
+from kpi_core.periods import PERIOD_KINDS
+from kpi_core.state import RepState
+
+TABLE_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("rep", "rep_id"),
+    ("team", "team"),
+    ("period", "period"),
+    ("start", "start"),
+    ("visits", "visits"),
+    ("revenue", "revenue"),
+    ("target", "target"),
+    ("attain%", "derived.attainment_pct"),
+    ("growth%", "derived.growth_pct"),
+    ("win%", "derived.win_rate_pct"),
+    ("q2c%", "derived.quote_to_close_pct"),
+    ("cycle d", "derived.avg_cycle_days"),
+)
+CSV_COLUMNS: tuple[str, ...] = (
+    "rep_id", "team", "region", "period", "start", "visits", "deals_created", "deals_won",
+    "deals_lost", "quotes_sent", "revenue", "target", "cycle_seconds_sum", "cycle_seconds_count",
+    "first_response_seconds_sum", "first_response_seconds_count",
+    "derived.growth_pct", "derived.attainment_pct", "derived.projected_attainment_pct",
+    "derived.win_rate_pct", "derived.quote_to_close_pct", "derived.lead_conversion_pct",
+    "derived.avg_deal_size", "derived.avg_cycle_days", "derived.avg_first_response_hours",
+    "derived.visits_per_win",
+)
+
+
+def read_events(lines: Iterable[bytes], engine: KpiEngine, rejected: Counter[str]) -> Iterator[Any]:
+    """Decode JSONL lines; blank lines are skipped, bad ones counted by reason."""
+    for line in lines:
+        raw = line.rstrip(b"\r\n")
+        if not raw.strip():
+            continue
+        try:
+            yield decode_event(raw, engine.rules)
+        except Rejection as rejection:
+            rejected[rejection.reason] += 1
+
+
+def build_report(lines: Iterable[bytes], engine: KpiEngine) -> dict[str, Any]:
+    rejected: Counter[str] = Counter()
+    events = list(read_events(lines, engine, rejected))
+    states, late = replay(engine, events)
+    rejected.update(late)
+    return report_document(states, engine, rejected)
+
+
+def report_document(states: dict[str, RepState], engine: KpiEngine, rejected: Counter[str]) -> dict[str, Any]:
+    periods: list[dict[str, Any]] = []
+    pipeline: list[dict[str, Any]] = []
+    now = engine.clock.now()
+    for rep_id in sorted(states):
+        view = engine.view(states[rep_id], now)
+        for kind in PERIOD_KINDS:
+            periods.extend(view.period_row(kind, start) for start in view.starts(kind))
+        if states[rep_id].open_deals:
+            pipeline.append(view.pipeline())
+    return {"periods": periods, "pipeline": pipeline, "rejected": dict(sorted(rejected.items()))}
+
+
+def _cell(row: dict[str, Any], path: str) -> Any:
+    value: Any = row
+    for part in path.split("."):
+        value = value.get(part) if isinstance(value, dict) else None
+    return value
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.1f}"
+    return str(value)
+
+
+def render_table(document: dict[str, Any], out: IO[str]) -> None:
+    rows = [[_text(_cell(r, path)) for _, path in TABLE_COLUMNS] for r in document["periods"]]
+    headers = [title for title, _ in TABLE_COLUMNS]
+    widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(headers)]
+    numeric = {i for i, (_, path) in enumerate(TABLE_COLUMNS) if i >= 4}
+
+    def line(cells: list[str]) -> str:
+        return "  ".join(
+            c.rjust(w) if i in numeric else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths, strict=True))
+        ).rstrip()
+
+    out.write(line(headers) + "\n")
+    out.write(line(["-" * w for w in widths]) + "\n")
+    for r in rows:
+        out.write(line(r) + "\n")
+    if document["pipeline"]:
+        out.write("\nOpen pipeline\n")
+        for p in document["pipeline"]:
+            out.write(
+                f"  {p['rep_id']:<16} {p['team']:<12} deals {p['open_deals']:>4}  "
+                f"open {p['open_pipeline']:>14}  weighted {p['weighted_pipeline']:>14}\n"
+            )
+
+
+def render_csv(document: dict[str, Any], out: IO[str]) -> None:
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow([c.removeprefix("derived.") for c in CSV_COLUMNS])
+    for row in document["periods"]:
+        writer.writerow(["" if (v := _cell(row, c)) is None else v for c in CSV_COLUMNS])
+
+
+def rejected_summary(document: dict[str, Any]) -> str:
+    rejected = document["rejected"]
+    if not rejected:
+        return "rejected: none"
+    total = sum(rejected.values())
+    parts = ", ".join(f"{reason} {count}" for reason, count in rejected.items())
+    return f"rejected: {total} ({parts})"
+
+
+def render(document: dict[str, Any], fmt: str) -> str:
+    import orjson
+
+    if fmt == "json":
+        return orjson.dumps(document, option=orjson.OPT_INDENT_2).decode() + "\n"
+    buffer = io.StringIO()
+    (render_table if fmt == "table" else render_csv)(document, buffer)
+    return buffer.getvalue()

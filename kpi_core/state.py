@@ -1,0 +1,163 @@
+"""Per-rep KPI state and the transition that applies one event to it, exact in any arrival order."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
+
+from kpi_core.aggregates import ZERO, Agg
+from kpi_core.periods import (
+    PERIOD_KINDS,
+    SLOT_SECONDS,
+    Calendar,
+    period_start,
+    shift,
+    slot_of,
+    slot_start,
+)
+
+BUCKET_KINDS: tuple[str, ...] = ("slot", *PERIOD_KINDS)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _us(a: datetime, b: datetime) -> int:
+    delta = a - b
+    return (delta.days * 86400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+@dataclass(slots=True)
+class Won:
+    at: datetime
+    amount: Decimal
+    channel: str | None
+    deal_created_at: datetime | None
+
+
+@dataclass(slots=True)
+class DealState:
+    """What is known of one deal; every attribute is latest-by-event-time or a set, so order-free."""
+
+    created_at: datetime | None = None
+    channel: tuple[datetime, str, str] | None = None  # (at, event_id, channel) of deal.created
+    stage: tuple[datetime, str, str] | None = None  # (at, event_id, stage)
+    amount: tuple[datetime, str, Decimal] | None = None  # (at, event_id, amount)
+    wons: dict[str, Won] = field(default_factory=dict)
+    lost: dict[str, datetime] = field(default_factory=dict)
+    touches: list[datetime] = field(default_factory=list)  # sorted visit/quote times
+    ids: set[str] = field(default_factory=set)
+    last_at: datetime = _EPOCH
+
+    @property
+    def closed(self) -> bool:
+        return bool(self.wons or self.lost)
+
+    def first_created(self) -> datetime | None:
+        if self.created_at is not None:
+            return self.created_at
+        hints = [w.deal_created_at for w in self.wons.values() if w.deal_created_at is not None]
+        return min(hints) if hints else None
+
+
+@dataclass(frozen=True, slots=True)
+class Horizon:
+    """The oldest retained bucket key of each kind at one `now`; older data is not kept."""
+
+    now: datetime
+    oldest: dict[str, Any]
+    earliest_instant: datetime
+
+    @classmethod
+    def at(cls, now: datetime, calendar: Calendar, keep: dict[str, int]) -> Horizon:
+        oldest: dict[str, Any] = {"slot": slot_of(now) - keep["hour"] * 3600 // SLOT_SECONDS + 1}
+        earliest = slot_start(oldest["slot"])
+        for kind in PERIOD_KINDS:
+            oldest[kind] = shift(kind, calendar.start_of(kind, now), -(keep[kind] - 1))
+            earliest = min(earliest, calendar.bounds(kind, oldest[kind])[0])
+        return cls(now=now, oldest=oldest, earliest_instant=earliest)
+
+
+@dataclass(slots=True)
+class RepState:
+    """Everything one rep's KPIs need; a Faust table value (see `codec` for its wire form)."""
+
+    rep_id: str
+    team: str = "unknown"
+    region: str = "unknown"
+    label_key: tuple[datetime, str] = (_EPOCH, "")  # event time and id of the latest event
+    buckets: dict[str, dict[Any, Agg]] = field(default_factory=lambda: {k: {} for k in BUCKET_KINDS})
+    targets: dict[tuple[str, date], tuple[datetime, str, Decimal]] = field(default_factory=dict)
+    deals: dict[str, DealState] = field(default_factory=dict)
+    seen: dict[str, float] = field(default_factory=dict)  # event_id -> wall-clock epoch first seen
+    open_deals: int = 0
+    open_pipeline: Decimal = ZERO
+    weighted_pipeline: Decimal = ZERO
+    # Names of the parts changed since the last save (see `codec`): a store writes only these.
+    touched: set[str] = field(default_factory=set)
+
+    # -- bucket arithmetic -------------------------------------------------------------------
+    def _buckets_for(self, at: datetime, calendar: Calendar, horizon: Horizon) -> list[Agg]:
+        out: list[Agg] = []
+        touched = self.touched
+        slot = slot_of(at)
+        if slot >= horizon.oldest["slot"]:
+            out.append(_bucket(self.buckets["slot"], slot))
+            touched.add(bucket_field("slot", slot))
+        local = calendar.local_date(at)
+        fiscal = calendar.fiscal_start_month
+        for kind in PERIOD_KINDS:
+            key = period_start(kind, local, fiscal)
+            if key >= horizon.oldest[kind]:
+                out.append(_bucket(self.buckets[kind], key))
+                touched.add(bucket_field(kind, key))
+        return out
+
+    def prune(self, horizon: Horizon, wall: float, dedupe_seconds: float) -> None:
+        """Drop buckets, targets, closed deals and remembered ids that fell out of retention."""
+        touched = self.touched
+        for kind, buckets in self.buckets.items():
+            oldest = horizon.oldest[kind]
+            for key in [k for k in buckets if k < oldest]:
+                del buckets[key]
+                touched.add(bucket_field(kind, key))
+        for tkey in [k for k in self.targets if k[1] < horizon.oldest[k[0]]]:
+            del self.targets[tkey]
+            touched.add(target_field(*tkey))
+        for deal_id in [
+            d for d, s in self.deals.items() if s.closed and s.last_at < horizon.earliest_instant
+        ]:
+            del self.deals[deal_id]
+            touched.add(deal_field(deal_id))
+        cutoff = wall - dedupe_seconds
+        if self.seen and min(self.seen.values()) < cutoff:
+            for event_id in [k for k, t in self.seen.items() if t < cutoff]:
+                del self.seen[event_id]
+                touched.add(seen_field(event_id))
+
+
+# Names of the independently stored parts of a rep's state (the codec encodes each one).
+META_FIELD = "m"
+
+
+def bucket_field(kind: str, key: Any) -> str:
+    return f"b|{kind}|{key}"
+
+
+def target_field(kind: str, start: date) -> str:
+    return f"t|{kind}|{start}"
+
+
+def deal_field(deal_id: str) -> str:
+    return f"d|{deal_id}"
+
+
+def seen_field(event_id: str) -> str:
+    return f"s|{event_id}"
+
+
+def _bucket(buckets: dict[Any, Agg], key: Any) -> Agg:
+    agg = buckets.get(key)
+    if agg is None:
+        agg = buckets[key] = Agg()
+    return agg

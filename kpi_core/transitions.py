@@ -1,0 +1,219 @@
+"""Apply one validated event to a rep's state: deduplicated, latest-by-event-time, order-free."""
+
+from __future__ import annotations
+
+from bisect import bisect_left, insort
+from collections import Counter
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from kpi_core.aggregates import ZERO
+from kpi_core.events import Rejection
+from kpi_core.periods import Calendar
+from kpi_core.state import (
+    META_FIELD,
+    DealState,
+    Horizon,
+    RepState,
+    Won,
+    _us,
+    deal_field,
+    seen_field,
+    target_field,
+)
+
+Contribution = tuple[datetime, str, str | None, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    """What a transition needs besides state and event: the calendar, rules and both clocks."""
+
+    calendar: Calendar
+    probabilities: dict[str, Decimal]
+    horizon: Horizon
+    wall: datetime
+    max_future: timedelta
+
+    @property
+    def wall_epoch(self) -> float:
+        return self.wall.timestamp()
+
+
+def check_time(event: Any, ctx: Context) -> None:
+    """Reject events from the future (against the wall clock) or older than retained history."""
+    at: datetime = event.occurred_at
+    if at > ctx.wall + ctx.max_future:
+        raise Rejection(
+            "future",
+            f"occurred_at: {at.isoformat()} is more than {int(ctx.max_future.total_seconds())} s "
+            f"ahead of the wall clock ({ctx.wall.astimezone(UTC).isoformat()})",
+        )
+    if event.type == "target.set":
+        oldest = ctx.horizon.oldest[event.period]
+        if event.period_start < oldest:
+            raise Rejection(
+                "too_late",
+                f"period_start: {event.period_start} is older than the oldest retained "
+                f"{event.period} ({oldest})",
+            )
+    elif at < ctx.horizon.earliest_instant:
+        raise Rejection(
+            "too_late",
+            f"occurred_at: {at.isoformat()} is older than the retained history, which starts "
+            f"at {ctx.horizon.earliest_instant.isoformat()}",
+        )
+
+
+def apply_event(state: RepState, event: Any, ctx: Context) -> bool:
+    """Apply `event`; False when it is a duplicate. Raises Rejection for too_late/future."""
+    check_time(event, ctx)
+    event_id: str = event.event_id
+    if event_id in state.seen:
+        return False
+    deal_id = getattr(event, "deal_id", None)
+    deal = state.deals.get(deal_id) if deal_id is not None else None
+    if deal is not None and event_id in deal.ids:
+        return False
+    state.seen[event_id] = ctx.wall_epoch
+    state.touched.add(seen_field(event_id))
+    state.touched.add(META_FIELD)
+    at: datetime = event.occurred_at
+    label_key = (at, event_id)
+    if label_key > state.label_key:
+        state.label_key = label_key
+        state.team = event.team
+        state.region = event.region
+    kind: str = event.type
+    if kind == "target.set":
+        _apply_target(state, event)
+        return True
+    aggs = state._buckets_for(at, ctx.calendar, ctx.horizon)
+    if kind == "visit.completed":
+        for agg in aggs:
+            agg.visits += 1
+    elif kind == "quote.sent":
+        for agg in aggs:
+            agg.quotes_sent += 1
+    elif kind == "deal.created":
+        for agg in aggs:
+            agg.deals_created += 1
+    elif kind == "deal.won":
+        amount: Decimal = event.amount
+        for agg in aggs:
+            agg.deals_won += 1
+            agg.revenue += amount
+    elif kind == "deal.lost":
+        for agg in aggs:
+            agg.deals_lost += 1
+    if deal_id is not None:
+        if deal is None:
+            deal = state.deals[deal_id] = DealState()
+        _apply_deal(state, deal, event, ctx)
+        state.touched.add(deal_field(deal_id))
+    return True
+
+
+def _apply_target(state: RepState, event: Any) -> None:
+    key = (event.period, event.period_start)
+    fact = (event.occurred_at, event.event_id, event.amount)
+    current = state.targets.get(key)
+    if current is None or fact[:2] > current[:2]:
+        state.targets[key] = fact
+        state.touched.add(target_field(*key))
+
+
+def _latest(current: tuple[Any, ...] | None, candidate: tuple[Any, ...]) -> tuple[Any, ...]:
+    return candidate if current is None or candidate[:2] > current[:2] else current
+
+
+def _apply_deal(state: RepState, deal: DealState, event: Any, ctx: Context) -> None:
+    before = _contributions(deal, ctx.probabilities)
+    at: datetime = event.occurred_at
+    event_id: str = event.event_id
+    deal.ids.add(event_id)
+    deal.last_at = max(deal.last_at, at)
+    kind: str = event.type
+    if kind in ("visit.completed", "quote.sent"):
+        insort(deal.touches, at)
+    elif kind == "deal.created":
+        deal.created_at = at if deal.created_at is None else min(deal.created_at, at)
+        deal.channel = _latest(deal.channel, (at, event_id, event.channel))  # type: ignore[assignment]
+        deal.stage = _latest(deal.stage, (at, event_id, event.stage))  # type: ignore[assignment]
+        deal.amount = _latest(deal.amount, (at, event_id, event.amount))  # type: ignore[assignment]
+    elif kind == "deal.stage_changed":
+        deal.stage = _latest(deal.stage, (at, event_id, event.stage))  # type: ignore[assignment]
+        if event.amount is not None:
+            deal.amount = _latest(deal.amount, (at, event_id, event.amount))  # type: ignore[assignment]
+    elif kind == "deal.won":
+        deal.wons[event_id] = Won(at, event.amount, event.channel, event.deal_created_at)
+    elif kind == "deal.lost":
+        deal.lost[event_id] = at
+    after = _contributions(deal, ctx.probabilities)
+    if before != after:
+        _apply_difference(state, before, after, ctx)
+
+
+def _contributions(deal: DealState, probabilities: dict[str, Decimal]) -> list[Contribution]:
+    """What a deal adds to the KPIs that depend on several of its events."""
+    out: list[Contribution] = []
+    created_channel = deal.channel[2] if deal.channel is not None else None
+    for won in deal.wons.values():
+        out.append((won.at, "channel", won.channel or created_channel or "other", won.amount))
+        created = deal.created_at or won.deal_created_at
+        if created is not None and won.at >= created:
+            out.append((won.at, "cycle", None, _us(won.at, created)))
+    created_at = deal.first_created()
+    if created_at is not None and deal.touches:
+        index = bisect_left(deal.touches, created_at)
+        if index < len(deal.touches):
+            first = deal.touches[index]
+            out.append((first, "first_response", None, _us(first, created_at)))
+    if not deal.closed and (deal.stage is not None or deal.created_at is not None):
+        amount = deal.amount[2] if deal.amount is not None else ZERO
+        stage = deal.stage[2] if deal.stage is not None else ""
+        weighted = amount * probabilities.get(stage, ZERO)
+        out.append((_SNAPSHOT, "pipeline", None, (amount, weighted)))
+    return out
+
+
+# Pipeline contributions are a snapshot, not bucketed by time; they carry this fixed instant.
+_SNAPSHOT = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _apply_difference(
+    state: RepState, before: list[Contribution], after: list[Contribution], ctx: Context
+) -> None:
+    old, new = Counter(before), Counter(after)
+    for item, times in (old - new).items():
+        for _ in range(times):
+            _add(state, item, -1, ctx)
+    for item, times in (new - old).items():
+        for _ in range(times):
+            _add(state, item, 1, ctx)
+
+
+def _add(state: RepState, item: Contribution, sign: int, ctx: Context) -> None:
+    at, what, label, value = item
+    if what == "pipeline":
+        amount, weighted = value
+        state.open_deals += sign
+        state.open_pipeline += sign * amount
+        state.weighted_pipeline += sign * weighted
+        return
+    for agg in state._buckets_for(at, ctx.calendar, ctx.horizon):
+        if what == "channel":
+            assert label is not None
+            total = agg.revenue_by_channel.get(label, ZERO) + sign * value
+            if total:
+                agg.revenue_by_channel[label] = total
+            else:
+                agg.revenue_by_channel.pop(label, None)
+        elif what == "cycle":
+            agg.cycle_us_sum += sign * value
+            agg.cycle_count += sign
+        else:
+            agg.first_response_us_sum += sign * value
+            agg.first_response_count += sign

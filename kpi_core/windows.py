@@ -1,0 +1,192 @@
+"""Rows of KPIs per period and the current / previous / previous_to_date windows of a rep."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from kpi_core.aggregates import Agg
+from kpi_core.derived import derived_kpis, money, number, pipeline_coverage
+from kpi_core.periods import SLOT_SECONDS, Calendar, shift, slot_of
+from kpi_core.state import Horizon, RepState
+
+ADDITIVE_KPIS: tuple[str, ...] = (
+    "visits",
+    "deals_created",
+    "deals_won",
+    "deals_lost",
+    "quotes_sent",
+    "revenue",
+    "revenue_by_channel",
+    "cycle_seconds_sum",
+    "cycle_seconds_count",
+    "first_response_seconds_sum",
+    "first_response_seconds_count",
+    "target",
+)
+
+
+def seconds(micros: int) -> int | float:
+    return micros // 1_000_000 if micros % 1_000_000 == 0 else micros / 1_000_000
+
+
+def additive_values(agg: Agg, target: Decimal | None) -> dict[str, Any]:
+    return {
+        "visits": agg.visits,
+        "deals_created": agg.deals_created,
+        "deals_won": agg.deals_won,
+        "deals_lost": agg.deals_lost,
+        "quotes_sent": agg.quotes_sent,
+        "revenue": money(agg.revenue),
+        "revenue_by_channel": {
+            c: money(v) for c, v in sorted(agg.revenue_by_channel.items()) if v
+        },
+        "cycle_seconds_sum": seconds(agg.cycle_us_sum),
+        "cycle_seconds_count": agg.cycle_count,
+        "first_response_seconds_sum": seconds(agg.first_response_us_sum),
+        "first_response_seconds_count": agg.first_response_count,
+        "target": None if target is None else money(target),
+    }
+
+
+class RepView:
+    """Read-only KPI rows of one rep at one `now` (the same code serves report and HTTP)."""
+
+    def __init__(self, state: RepState, calendar: Calendar, horizon: Horizon, coverage_period: str = "month"):
+        self.state = state
+        self.calendar = calendar
+        self.horizon = horizon
+        self.now: datetime = horizon.now
+        self.coverage_period = coverage_period
+
+    # -- building blocks ---------------------------------------------------------------------
+    def target(self, kind: str, start: date) -> Decimal | None:
+        fact = self.state.targets.get((kind, start))
+        return None if fact is None else fact[2]
+
+    def retained(self, kind: str, start: date) -> bool:
+        return bool(start >= self.horizon.oldest[kind])
+
+    def whole(self, kind: str, start: date) -> Agg | None:
+        if not self.retained(kind, start):
+            return None
+        return self.state.buckets[kind].get(start) or Agg()
+
+    def to_date(self, kind: str, start: date, cutoff: timedelta) -> Agg | None:
+        """The period from `start` up to the same elapsed point `cutoff` (local days, or time for `day`)."""
+        total = Agg()
+        if kind == "day":
+            begin, end = self.calendar.bounds("day", start)
+            first, stop = slot_of(begin), slot_of(min(begin + cutoff, end) - timedelta(microseconds=1))
+            if first < self.horizon.oldest["slot"]:
+                return None
+            for slot, agg in self.state.buckets["slot"].items():
+                if first <= slot <= stop and slot * SLOT_SECONDS < (begin + cutoff).timestamp():
+                    total.merge(agg)
+            return total
+        if start < self.horizon.oldest["day"]:
+            return None
+        last = min(start + cutoff, shift(kind, start, 1))
+        for day, agg in self.state.buckets["day"].items():
+            if start <= day < last:
+                total.merge(agg)
+        return total
+
+    def cutoff(self, kind: str) -> timedelta:
+        """How far into the current period `now` is, in the unit like-for-like uses."""
+        current = self.calendar.start_of(kind, self.now)
+        if kind == "day":
+            return self.now - self.calendar.bounds("day", current)[0]
+        # Whole local days, the current day included: "last month through the same day".
+        return timedelta(days=(self.calendar.local_date(self.now) - current).days + 1)
+
+    def row(
+        self,
+        kind: str,
+        start: date,
+        agg: Agg,
+        compared: Agg | None,
+        elapsed: tuple[int, int] | None,
+    ) -> dict[str, Any]:
+        target = self.target(kind, start)
+        row: dict[str, Any] = {
+            "rep_id": self.state.rep_id,
+            "team": self.state.team,
+            "region": self.state.region,
+            "period": kind,
+            "start": start.isoformat(),
+        }
+        row.update(additive_values(agg, target))
+        row["derived"] = derived_kpis(
+            agg, target, None if compared is None else compared.revenue, elapsed
+        )
+        return row
+
+    # -- public rows -------------------------------------------------------------------------
+    def period_row(self, kind: str, start: date) -> dict[str, Any]:
+        """A retained period: complete ones compare with the whole previous period, the
+        current one with the previous period to date (like-for-like)."""
+        current = self.calendar.start_of(kind, self.now)
+        agg = self.state.buckets[kind].get(start) or Agg()
+        previous = shift(kind, start, -1)
+        if start == current:
+            compared = self.to_date(kind, previous, self.cutoff(kind))
+            elapsed: tuple[int, int] | None = self.calendar.elapsed_fraction(kind, start, self.now)
+        else:
+            compared = self.whole(kind, previous)
+            elapsed = self.calendar.elapsed_fraction(kind, start, self.now)
+        return self.row(kind, start, agg, compared, elapsed)
+
+    def previous_to_date_row(self, kind: str) -> dict[str, Any] | None:
+        cutoff = self.cutoff(kind)
+        previous = shift(kind, self.calendar.start_of(kind, self.now), -1)
+        agg = self.to_date(kind, previous, cutoff)
+        if agg is None:
+            return None
+        compared = self.to_date(kind, shift(kind, previous, -1), cutoff)
+        begin, end = self.calendar.bounds(kind, previous)
+        point = min(begin + cutoff, end) if kind == "day" else min(
+            self.calendar.bounds("day", min(previous + cutoff, shift(kind, previous, 1)))[0], end
+        )
+        elapsed = self.calendar.elapsed_fraction(kind, previous, point)
+        return self.row(kind, previous, agg, compared, elapsed)
+
+    def starts(self, kind: str) -> list[date]:
+        """Retained periods of `kind` with any data or a target, oldest first."""
+        keys = {k for k, agg in self.state.buckets[kind].items() if not agg.is_empty()}
+        keys.update(start for (k, start) in self.state.targets if k == kind)
+        return sorted(k for k in keys if self.retained(kind, k))
+
+    def windows(self, kind: str) -> dict[str, Any]:
+        current = self.calendar.start_of(kind, self.now)
+        previous = shift(kind, current, -1)
+        history_starts = [s for s in self.starts(kind) if s <= current]
+        return {
+            "rep_id": self.state.rep_id,
+            "team": self.state.team,
+            "region": self.state.region,
+            "period": kind,
+            "current": self.period_row(kind, current),
+            "previous": self.period_row(kind, previous) if self.retained(kind, previous) else None,
+            "previous_to_date": self.previous_to_date_row(kind),
+            "history": [self.period_row(kind, s) for s in history_starts],
+            "pipeline": self.pipeline(),
+        }
+
+    def pipeline(self) -> dict[str, Any]:
+        kind = self.coverage_period
+        current = self.calendar.start_of(kind, self.now)
+        agg = self.state.buckets[kind].get(current) or Agg()
+        coverage = pipeline_coverage(
+            self.state.weighted_pipeline, self.target(kind, current), agg.revenue
+        )
+        return {
+            "rep_id": self.state.rep_id,
+            "team": self.state.team,
+            "region": self.state.region,
+            "open_deals": self.state.open_deals,
+            "open_pipeline": money(self.state.open_pipeline),
+            "weighted_pipeline": money(self.state.weighted_pipeline),
+            "pipeline_coverage": number(coverage),
+        }

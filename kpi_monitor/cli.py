@@ -1,0 +1,160 @@
+"""The `kpi-monitor` command line: dev stack, worker, simulator, publisher, report, rules."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from kpi_rules import DEFAULT_RULES_PATH, RulesError, load_rules
+
+
+def _add_rules(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--rules",
+        type=Path,
+        default=None,
+        help=f"rules file (default {DEFAULT_RULES_PATH}, else KPI_RULES, else the packaged one)",
+    )
+
+
+def _rules_path(args: argparse.Namespace) -> Path:
+    if args.rules is not None:
+        return Path(args.rules)
+    return Path(os.environ.get("KPI_RULES", str(DEFAULT_RULES_PATH)))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="kpi-monitor",
+        description="Live sales-KPI monitoring: CRM events in Kafka -> KPIs in Prometheus.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    dev = sub.add_parser("dev", help="the local stack without Docker (Kafka, Redis, Prometheus, Alertmanager)")
+    dev.add_argument("action", choices=("up", "down", "status"))
+    dev.add_argument("--data-dir", default=None, help="stack data, logs and PID files (default ./.kpi-dev)")
+    _add_rules(dev)
+
+    worker = sub.add_parser("worker", help="run a streaming worker (settings from KPI_* variables)")
+    worker.add_argument("--web-port", type=int, default=None, help="HTTP port (default 6066, KPI_WEB_PORT)")
+    worker.add_argument("--clock", choices=("wall", "event"), default=None, help="KPI clock (KPI_CLOCK)")
+    _add_rules(worker)
+
+    simulate = sub.add_parser("simulate", help="publish synthetic CRM traffic")
+    simulate.add_argument("--scenario", default="steady", help="steady | decline | visits-drop | pace-behind | messy")
+    simulate.add_argument("--reps", type=int, default=12)
+    simulate.add_argument("--rate", type=float, default=50.0, help="events per second; 0 = as fast as possible")
+    simulate.add_argument("--count", type=int, default=0, help="stop after N events (0 = run until stopped)")
+    simulate.add_argument("--seed", type=int, default=1)
+    simulate.add_argument("--days", type=int, default=0, help="backfill N days of history first")
+    simulate.add_argument("--output", type=Path, default=None, help="write JSONL to a file instead of Kafka")
+    _add_rules(simulate)
+
+    publish = sub.add_parser("publish", help="publish a CRM export file (JSONL) into Kafka")
+    publish.add_argument("file", type=Path)
+    publish.add_argument("--rate", type=float, default=0.0, help="events per second; 0 = unlimited")
+    _add_rules(publish)
+
+    report = sub.add_parser("report", help="KPIs from an event file, no services needed")
+    report.add_argument("events", type=Path, help="JSONL file, one event per line ('-' for stdin)")
+    report.add_argument("--format", choices=("json", "table", "csv"), default="table")
+    report.add_argument("--clock", choices=("wall", "event"), default=None, help="KPI clock (KPI_CLOCK)")
+    _add_rules(report)
+
+    rules = sub.add_parser("rules", help="generate Prometheus rules and Grafana dashboards")
+    rules.add_argument("--out", type=Path, default=Path("."), help="repository root to write into")
+    rules.add_argument("--check", action="store_true", help="fail if the generated files are stale")
+    _add_rules(rules)
+    return parser
+
+
+def _report(args: argparse.Namespace) -> int:
+    from kpi_core.clock import KpiClock
+    from kpi_core.engine import KpiEngine
+    from kpi_core.report import build_report, rejected_summary, render
+
+    rules = load_rules(_rules_path(args))
+    mode = args.clock or os.environ.get("KPI_CLOCK", "wall")
+    if mode not in ("wall", "event"):
+        raise RulesError(f"KPI_CLOCK must be 'wall' or 'event', got {mode!r}")
+    engine = KpiEngine(rules, KpiClock(mode=mode))
+    if str(args.events) == "-":
+        document = build_report(sys.stdin.buffer, engine)
+    else:
+        with open(args.events, "rb") as handle:
+            document = build_report(handle, engine)
+    sys.stdout.write(render(document, args.format))
+    print(rejected_summary(document), file=sys.stderr)
+    return 0
+
+
+def _dev(args: argparse.Namespace) -> int:
+    from kpi_monitor import devstack
+
+    cfg = devstack.DevConfig.from_env(args.data_dir)
+    if args.action == "up":
+        devstack.dev_up(cfg)
+        devstack.print_status(cfg)
+    elif args.action == "down":
+        devstack.dev_down(cfg)
+    else:
+        devstack.print_status(cfg)
+    return 0
+
+
+def _worker(args: argparse.Namespace) -> int:
+    from kpi_monitor.settings import load_settings
+    from streams.app import run_worker
+
+    settings = load_settings(web_port=args.web_port, clock=args.clock, rules=_rules_path(args))
+    rules = load_rules(settings.rules)
+    return run_worker(settings, rules)
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    from kpi_monitor.settings import load_settings
+    from kpi_monitor.simulate import run_simulation
+
+    rules = load_rules(_rules_path(args))
+    return run_simulation(load_settings(), rules, args)
+
+
+def _publish(args: argparse.Namespace) -> int:
+    from kpi_monitor.publish import run_publish
+    from kpi_monitor.settings import load_settings
+
+    return run_publish(load_settings(), args.file, rate=args.rate)
+
+
+def _rules(args: argparse.Namespace) -> int:
+    print("kpi-monitor rules: generation of Prometheus rules and dashboards is not built yet", file=sys.stderr)
+    return 2
+
+
+COMMANDS = {
+    "report": _report,
+    "dev": _dev,
+    "worker": _worker,
+    "simulate": _simulate,
+    "publish": _publish,
+    "rules": _rules,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except (RulesError, ValueError) as exc:
+        # Configuration errors: one clear message, no traceback.
+        print(f"kpi-monitor {args.command}: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
