@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# Install the Debian packages the local stack needs (idempotent; apt is skipped when all present).
+set -euo pipefail
+
+declare -A PACKAGE_OF=(
+  [redis-server]=redis-server
+  [prometheus]=prometheus
+  [promtool]=prometheus
+  [prometheus-alertmanager]=prometheus-alertmanager
+  [java]=default-jre-headless
+  [mvn]=maven
+)
+
+missing=()
+for binary in redis-server prometheus promtool prometheus-alertmanager java mvn; do
+  command -v "$binary" >/dev/null 2>&1 || missing+=("${PACKAGE_OF[$binary]}")
+done
+# `python3 -m venv` needs ensurepip, a separate package (python3-venv) on Debian.
+cd "$(dirname "$0")/.."
+if [ ! -x .venv/bin/python ]; then
+  python=$(command -v python3.11 || command -v python3 || true)
+  if [ -z "$python" ]; then
+    missing+=(python3 python3-venv)
+  elif ! "$python" -c 'import ensurepip, venv' >/dev/null 2>&1; then
+    missing+=(python3-venv)
+  fi
+fi
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "[deps] system packages present: redis-server prometheus prometheus-alertmanager java mvn"
+  exit 0
+fi
+mapfile -t packages < <(printf '%s\n' "${missing[@]}" | sort -u)
+
+if [ "$(id -u)" -eq 0 ]; then
+  SUDO=()
+elif command -v sudo >/dev/null 2>&1; then
+  SUDO=(sudo)
+else
+  echo "[deps] need root or sudo to install: ${packages[*]}" >&2
+  exit 1
+fi
+if ! command -v apt-get >/dev/null 2>&1; then
+  echo "[deps] no apt-get here; install these yourself: ${packages[*]}" >&2
+  exit 1
+fi
+
+# Keep the packages' own services (system redis, prometheus, ...) from starting and taking
+# the ports the dev stack uses, unless the machine already has a policy of its own.
+policy=/usr/sbin/policy-rc.d
+added_policy=0
+if [ ! -e "$policy" ]; then
+  printf '#!/bin/sh\nexit 101\n' | "${SUDO[@]}" tee "$policy" >/dev/null
+  "${SUDO[@]}" chmod +x "$policy"
+  added_policy=1
+fi
+cleanup() { if [ "$added_policy" -eq 1 ]; then "${SUDO[@]}" rm -f "$policy"; fi; }
+trap cleanup EXIT
+
+echo "[deps] installing: ${packages[*]}"
+export DEBIAN_FRONTEND=noninteractive
+"${SUDO[@]}" apt-get update -q
+"${SUDO[@]}" apt-get install -y -q --no-install-recommends "${packages[@]}"

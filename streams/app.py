@@ -1,0 +1,216 @@
+"""The Faust application: ingest service, the agent over routed micro-batches, the Redis-backed
+table, and the HTTP views (`/kpis`, `/healthz`, `/readyz`, `/metrics`). Built by `create_app`."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import faust
+from faust.types import TP
+from prometheus_client import CollectorRegistry
+
+from kpi_core.clock import KpiClock
+from kpi_core.engine import KpiEngine
+from kpi_monitor.settings import Settings
+from kpi_rules import Rules
+from streams.deadletter import dead_letter_headers
+from streams.http import register_views
+from streams.ingest import IngestService
+from streams.metrics import KpiMetrics, SalesCollector
+from streams.processor import BatchProcessor, PartitionedStates
+
+log = logging.getLogger(__name__)
+TABLE_NAME = "kpi_state"
+DEFAULT_EXPORT_PERIODS: tuple[str, ...] = ("day", "week", "month", "quarter", "year")
+
+
+@dataclass
+class Worker:
+    """Everything `create_app` wires together, for tests and the CLI."""
+
+    app: faust.App
+    settings: Settings
+    rules: Rules
+    engine: KpiEngine
+    metrics: KpiMetrics
+    registry: CollectorRegistry
+    ingest: IngestService
+    table: Any
+    states: PartitionedStates | None = None
+    processor: BatchProcessor | None = None
+
+    @property
+    def store(self) -> Any:
+        return self.table.data
+
+    def ready(self) -> bool:
+        app = self.app
+        return bool(
+            self.ingest.running
+            and not app.rebalancing
+            and app.tables.recovery.completed.is_set()
+            and self.states is not None
+        )
+
+
+def create_app(settings: Settings, rules: Rules, registry: CollectorRegistry | None = None) -> Worker:
+    registry = registry or CollectorRegistry()
+    engine = KpiEngine(rules, KpiClock(mode=settings.clock))
+    metrics = KpiMetrics(registry)
+    app = faust.App(
+        settings.app_id,
+        broker=f"kafka://{settings.kafka_bootstrap}",
+        store=settings.redis_url,
+        topic_partitions=settings.partitions,
+        topic_replication_factor=settings.replication_factor,
+        web_port=settings.web_port,
+        web_bind=settings.web_host,
+        web_host=settings.web_host,
+        datadir=str(settings.data_dir / settings.app_id),
+        table_standby_replicas=0,
+        stream_buffer_maxsize=64,
+        broker_commit_interval=1.0,
+        producer_max_request_size=4 * 1024 * 1024,
+        consumer_max_fetch_size=16 * 1024 * 1024,
+        web_enabled=True,
+    )
+    routed = app.topic(
+        settings.routed_topic,
+        partitions=settings.partitions,
+        internal=True,
+        key_type=bytes,
+        value_type=bytes,
+        key_serializer="raw",
+        value_serializer="raw",
+    )
+    deadletter = app.topic(settings.deadletter_topic, key_serializer="raw", value_serializer="raw")
+    table = app.Table(
+        TABLE_NAME,
+        partitions=settings.partitions,
+        schema=faust.Schema(
+            key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"
+        ),
+    )
+    ingest = IngestService(settings, rules, metrics, loop=None, beacon=None)
+    worker = Worker(app, settings, rules, engine, metrics, registry, ingest, table)
+
+    def states() -> PartitionedStates:
+        if worker.states is None:
+            worker.states = PartitionedStates(table.data)
+            worker.processor = BatchProcessor(
+                engine, worker.states, metrics, lambda p: TP(settings.routed_topic, p)
+            )
+        return worker.states
+
+    metrics.add_sales(
+        SalesCollector(engine, lambda: states().all_states(), DEFAULT_EXPORT_PERIODS)
+    )
+
+    @app.service
+    class _Ingest(faust.Service):  # the ingest runs and stops with the app
+        async def on_start(self) -> None:
+            await _ensure_input_topics(app, settings)
+            await ingest.start()
+
+        async def on_stop(self) -> None:
+            await ingest.stop()
+
+    @app.agent(routed)
+    async def apply_routed(stream: Any) -> None:
+        async for event in stream.events():
+            message = event.message
+            states()
+            processor = worker.processor
+            assert processor is not None
+            with metrics.batch_seconds.time():
+                result = processor.apply_batch(message.partition, message.offset, event.value)
+                for dead in result.dead:
+                    metrics.rejected.labels(dead.reason).inc()
+                    await deadletter.send(
+                        value=dead.raw,
+                        headers=dead_letter_headers(
+                            dead.reason, dead.error, dead.topic, dead.partition, dead.offset
+                        ),
+                    )
+                await _flush_until_written(worker, message.partition)
+            if not result.skipped:
+                metrics.applied.inc(result.applied)
+                metrics.duplicates.inc(result.duplicates)
+                metrics.batch_events.observe(result.applied + result.duplicates)
+                metrics.observe_event_time(engine.clock.high_water, engine.clock.wall())
+
+    @app.on_partitions_revoked.connect
+    async def _on_revoked(sender: Any, revoked: set[TP], **kwargs: Any) -> None:
+        if worker.states is not None:
+            worker.states.release({tp.partition for tp in revoked if tp.topic == settings.routed_topic})
+
+    @app.on_partitions_assigned.connect
+    async def _on_assigned(sender: Any, assigned: set[TP], **kwargs: Any) -> None:
+        owned = {tp.partition for tp in assigned if tp.topic == settings.routed_topic}
+        metrics.owned_partitions.set(len(owned))
+        if worker.states is not None:
+            worker.states.release(set(worker.states.partitions) - owned)
+
+    @app.timer(interval=settings.metrics_interval_s)
+    async def _refresh_gauges() -> None:
+        metrics.ready.set(1 if worker.ready() else 0)
+        metrics.store_healthy.set(1 if getattr(table.data, "healthy", True) else 0)
+        if worker.states is not None:
+            metrics.owned_reps.set(sum(len(r) for r in worker.states.partitions.values()))
+        stats = getattr(table.data, "recovery_stats", None)
+        if stats:
+            metrics.recovery_keys.set(stats.get("keys", 0))
+            metrics.recovery_seconds.set(stats.get("seconds", 0.0))
+        await _update_consumer_lag(worker)
+
+    register_views(worker)
+    return worker
+
+
+async def _flush_until_written(worker: Worker, partition: int) -> None:
+    """Persist the batch before it is acknowledged; while Redis is down, pause (never drop)."""
+    delay = 0.5
+    while True:
+        try:
+            await worker.store.flush([partition])
+            worker.metrics.store_healthy.set(1)
+            return
+        except Exception as exc:  # Redis unavailable: keep the dirty state, retry, report it
+            worker.metrics.store_healthy.set(0)
+            log.warning("state flush to Redis failed (%s); retrying in %.1fs", exc, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+
+async def _ensure_input_topics(app: faust.App, settings: Settings) -> None:
+    """Create the contract topics if missing (targets compacted), with the configured partitions."""
+    from streams.topics import ensure_topics
+
+    await ensure_topics(settings)
+
+
+async def _update_consumer_lag(worker: Worker) -> None:
+    consumer = worker.ingest.consumer
+    if consumer is None:
+        return
+    try:
+        assignment = consumer.assignment()
+        if not assignment:
+            return
+        ends = await consumer.end_offsets(list(assignment))
+        for tp in assignment:
+            position = await consumer.position(tp)
+            worker.metrics.consumer_lag.labels(tp.topic, str(tp.partition)).set(max(ends[tp] - position, 0))
+    except Exception as exc:  # lag is informational; never let it break the timer
+        log.debug("consumer lag not available: %s", exc)
+
+
+def run_worker(settings: Settings, rules: Rules) -> int:
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    worker = create_app(settings, rules)
+    faust_worker = faust.Worker(worker.app, loglevel=settings.log_level.upper())
+    faust_worker.execute_from_commandline()
+    return 0

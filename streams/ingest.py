@@ -1,0 +1,164 @@
+"""Fast ingest: a plain aiokafka consumer on the contract topics that validates, dead-letters the bad
+and routes the good by rep into the internal topic as micro-batches (Faust's per-message cost is
+paid once per batch, not once per event)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from mode import Service
+
+from kpi_core.events import Rejection, decode_event
+from kpi_monitor.settings import Settings
+from kpi_rules import Rules
+from streams.deadletter import dead_letter_headers
+from streams.metrics import KpiMetrics
+from streams.routing import Routed, encode_batch, partition_for
+
+log = logging.getLogger(__name__)
+# Keep routed messages well under Kafka's default 1 MiB message limit.
+MAX_BATCH_BYTES = 512 * 1024
+
+
+@dataclass(slots=True)
+class IngestStats:
+    polled: int = 0
+    routed: int = 0
+    rejected: int = 0
+    batches_sent: int = 0
+
+
+class IngestService(Service):
+    """Consumes the contract topics as group `<app_id>-ingest` and feeds the rep-partitioned topic."""
+
+    def __init__(self, settings: Settings, rules: Rules, metrics: KpiMetrics, **kwargs: Any) -> None:
+        self.settings = settings
+        self.rules = rules
+        self.metrics = metrics
+        self.stats = IngestStats()
+        self.consumer: AIOKafkaConsumer | None = None
+        self.producer: AIOKafkaProducer | None = None
+        self.running = False
+        super().__init__(**kwargs)
+
+    async def on_start(self) -> None:
+        s = self.settings
+        self.producer = AIOKafkaProducer(
+            bootstrap_servers=s.kafka_bootstrap,
+            acks="all",
+            linger_ms=5,
+            max_request_size=4 * 1024 * 1024,
+            compression_type=None,
+        )
+        await self.producer.start()
+        self.consumer = AIOKafkaConsumer(
+            *s.input_topics,
+            bootstrap_servers=s.kafka_bootstrap,
+            group_id=f"{s.app_id}-ingest",
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_partition_fetch_bytes=4 * 1024 * 1024,
+            fetch_max_bytes=16 * 1024 * 1024,
+        )
+        await self.consumer.start()
+        self.add_future(self._run())
+
+    async def on_stop(self) -> None:
+        self.running = False
+        if self.consumer is not None:
+            await self.consumer.stop()
+        if self.producer is not None:
+            await self.producer.stop()
+
+    async def _run(self) -> None:
+        assert self.consumer is not None
+        self.running = True
+        while not self.should_stop:
+            try:
+                records = await self.consumer.getmany(
+                    timeout_ms=self.settings.batch_max_wait_ms,
+                    max_records=self.settings.batch_max_events,
+                )
+                if records:
+                    await self.process(records)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # the worker must not die: log, back off, retry the same records
+                log.exception("ingest: batch failed; retrying after a pause")
+                self.metrics.ingest_errors.inc()
+                await self._rewind()
+                await asyncio.sleep(1.0)
+
+    async def _rewind(self) -> None:
+        """Seek back to the last committed offsets so a failed batch is read again."""
+        assert self.consumer is not None
+        for tp in self.consumer.assignment():
+            committed = await self.consumer.committed(tp)
+            if committed is not None:
+                self.consumer.seek(tp, committed)
+
+    async def process(self, records: dict[TopicPartition, list[Any]]) -> None:
+        """Validate, route and dead-letter one poll, then commit it (after every send is acked)."""
+        assert self.producer is not None and self.consumer is not None
+        partitions = self.settings.partitions
+        routed: dict[int, list[Routed]] = defaultdict(list)
+        sends: list[asyncio.Future[Any]] = []
+        commits: dict[TopicPartition, int] = {}
+        rules = self.rules
+        for tp, messages in records.items():
+            topic = tp.topic
+            for message in messages:
+                raw = message.value if message.value is not None else b""
+                try:
+                    event = decode_event(raw, rules)
+                except Rejection as rejection:
+                    sends.append(await self._dead_letter(raw, message.key, rejection, tp, message.offset))
+                    continue
+                self.metrics.events_in.labels(topic, event.type).inc()
+                routed[partition_for(event.rep_id, partitions)].append(
+                    Routed(raw, topic, tp.partition, message.offset)
+                )
+            self.stats.polled += len(messages)
+            commits[tp] = messages[-1].offset + 1
+        for partition, items in routed.items():
+            for chunk in _chunks(items):
+                sends.append(
+                    await self.producer.send(
+                        self.settings.routed_topic, encode_batch(chunk), partition=partition
+                    )
+                )
+                self.stats.batches_sent += 1
+            self.stats.routed += len(items)
+        if sends:
+            await asyncio.gather(*sends)
+        await self.consumer.commit(commits)
+
+    async def _dead_letter(
+        self, raw: bytes, key: bytes | None, rejection: Rejection, tp: TopicPartition, offset: int
+    ) -> asyncio.Future[Any]:
+        assert self.producer is not None
+        self.stats.rejected += 1
+        self.metrics.rejected.labels(rejection.reason).inc()
+        return await self.producer.send(
+            self.settings.deadletter_topic,
+            raw,
+            key=key,
+            headers=dead_letter_headers(rejection.reason, rejection.error, tp.topic, tp.partition, offset),
+        )
+
+
+def _chunks(items: list[Routed]) -> list[list[Routed]]:
+    chunks: list[list[Routed]] = [[]]
+    size = 0
+    for item in items:
+        if size + len(item.raw) > MAX_BATCH_BYTES and chunks[-1]:
+            chunks.append([])
+            size = 0
+        chunks[-1].append(item)
+        size += len(item.raw) + 32
+    return chunks

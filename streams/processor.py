@@ -1,0 +1,163 @@
+"""Apply routed micro-batches to the live rep states of a partition and stage their changes in the
+store; exact under redelivery because the batch's offset is saved with the state it produced."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from kpi_core.codec import decode_parts, encode_part, split_store_key, store_key
+from kpi_core.engine import KpiEngine
+from kpi_core.events import Rejection, decode_event
+from kpi_core.state import RepState
+from streams.metrics import KpiMetrics
+from streams.routing import Routed, decode_batch
+
+log = logging.getLogger(__name__)
+
+
+class PartitionStore(Protocol):
+    """The part of the Redis store the processor needs (see `streams.redis_store.RedisStore`)."""
+
+    def get_in(self, partition: int, key: bytes) -> bytes | None: ...
+    def set_in(self, partition: int, key: bytes, value: bytes) -> None: ...
+    def delete_in(self, partition: int, key: bytes) -> None: ...
+    def items_in(self, partition: int) -> Iterator[tuple[bytes, bytes]]: ...
+    def persisted_offset(self, tp: Any) -> int | None: ...
+    def set_persisted_offset(self, tp: Any, offset: int) -> None: ...
+
+
+@dataclass(slots=True)
+class DeadLetter:
+    raw: bytes
+    reason: str
+    error: str
+    topic: str
+    partition: int
+    offset: int
+
+
+@dataclass(slots=True)
+class BatchResult:
+    applied: int = 0
+    duplicates: int = 0
+    skipped: bool = False
+    dead: list[DeadLetter] = field(default_factory=list)
+
+
+class PartitionedStates:
+    """Decoded rep states per owned partition, built from the store when a partition is first used."""
+
+    def __init__(self, store: PartitionStore) -> None:
+        self.store = store
+        self.partitions: dict[int, dict[str, RepState]] = {}
+
+    def reps(self, partition: int) -> dict[str, RepState]:
+        reps = self.partitions.get(partition)
+        if reps is None:
+            reps = self.partitions[partition] = self._load(partition)
+        return reps
+
+    def _load(self, partition: int) -> dict[str, RepState]:
+        grouped: dict[str, list[tuple[str, bytes]]] = {}
+        for key, value in self.store.items_in(partition):
+            rep_id, part = split_store_key(key)
+            grouped.setdefault(rep_id, []).append((part, value))
+        return {rep_id: decode_parts(rep_id, parts) for rep_id, parts in grouped.items()}
+
+    def release(self, partitions: set[int]) -> None:
+        for partition in partitions:
+            self.partitions.pop(partition, None)
+
+    def all_states(self) -> Iterator[RepState]:
+        for reps in list(self.partitions.values()):
+            yield from list(reps.values())
+
+    def find(self, rep_id: str) -> RepState | None:
+        for reps in self.partitions.values():
+            state = reps.get(rep_id)
+            if state is not None:
+                return state
+        return None
+
+    def save(self, partition: int, state: RepState) -> None:
+        """Stage the touched parts of `state` in the store (written at the next flush)."""
+        for part in state.touched:
+            key = store_key(state.rep_id, part)
+            encoded = encode_part(state, part)
+            if encoded is None:
+                self.store.delete_in(partition, key)
+            else:
+                self.store.set_in(partition, key, encoded)
+        state.touched.clear()
+
+
+class BatchProcessor:
+    """The streaming side of the KPI core: same engine and transitions as `kpi-monitor report`."""
+
+    def __init__(
+        self,
+        engine: KpiEngine,
+        states: PartitionedStates,
+        metrics: KpiMetrics,
+        offset_tp: Any,
+        prune_every_s: float = 60.0,
+    ) -> None:
+        self.engine = engine
+        self.states = states
+        self.metrics = metrics
+        self.offset_tp = offset_tp  # callable partition -> TopicPartition of the routed topic
+        self.prune_every_s = prune_every_s
+        self._last_prune: dict[int, float] = {}
+
+    def apply_batch(self, partition: int, offset: int, value: bytes) -> BatchResult:
+        """Apply one routed message; skipped when its offset is already reflected in the store."""
+        result = BatchResult()
+        tp = self.offset_tp(partition)
+        persisted = self.states.store.persisted_offset(tp)
+        if persisted is not None and offset <= persisted:
+            result.skipped = True
+            return result
+        reps = self.states.reps(partition)
+        engine = self.engine
+        rules = engine.rules
+        ctx = engine.context()
+        touched: dict[str, RepState] = {}
+        for item in decode_batch(value):
+            try:
+                event = decode_event(item.raw, rules)
+                state = reps.get(event.rep_id)
+                if state is None:
+                    state = RepState(rep_id=event.rep_id)
+                applied = engine.apply(state, event, ctx)
+            except Rejection as rejection:
+                result.dead.append(_dead(item, rejection))
+                continue
+            if applied:
+                reps[event.rep_id] = state
+                touched[event.rep_id] = state
+                result.applied += 1
+            else:
+                result.duplicates += 1
+        self._maybe_prune(partition, reps, touched)
+        for state in touched.values():
+            self.states.save(partition, state)
+        self.states.store.set_persisted_offset(tp, offset)
+        return result
+
+    def _maybe_prune(self, partition: int, reps: dict[str, RepState], touched: dict[str, RepState]) -> None:
+        now = time.monotonic()
+        if now - self._last_prune.get(partition, 0.0) < self.prune_every_s:
+            return
+        self._last_prune[partition] = now
+        for rep_id, state in reps.items():
+            self.engine.prune(state)
+            if state.touched:
+                touched[rep_id] = state
+
+
+def _dead(item: Routed, rejection: Rejection) -> DeadLetter:
+    return DeadLetter(item.raw, rejection.reason, rejection.error, item.topic, item.partition, item.offset)
