@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 from dataclasses import dataclass
 from typing import Any
 
@@ -52,7 +53,6 @@ class Worker:
             self.ingest.running
             and not app.rebalancing
             and app.tables.recovery.completed.is_set()
-            and self.states is not None
         )
 
 
@@ -210,7 +210,10 @@ async def _update_consumer_lag(worker: Worker) -> None:
 
 def run_worker(settings: Settings, rules: Rules) -> int:
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    (settings.data_dir / settings.app_id).mkdir(parents=True, exist_ok=True)
     worker = create_app(settings, rules)
-    faust_worker = faust.Worker(worker.app, loglevel=settings.log_level.upper())
+    # No banner or spinner when logs go to a file (tests, services).
+    quiet = not sys.stdout.isatty()
+    faust_worker = faust.Worker(worker.app, loglevel=settings.log_level.upper(), quiet=quiet)
     faust_worker.execute_from_commandline()
     return 0

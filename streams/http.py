@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any
 
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import generate_latest
 
 from kpi_core.periods import PERIOD_KINDS
 
@@ -36,7 +36,8 @@ def register_views(worker: Worker) -> None:
 
     @app.page("/metrics")
     async def metrics(view: Any, request: Any) -> Any:
-        return view.bytes(generate_latest(worker.registry), content_type=CONTENT_TYPE_LATEST)
+        # aiohttp refuses a charset inside content_type; the text format is UTF-8 by definition.
+        return view.bytes(generate_latest(worker.registry), content_type="text/plain; version=0.0.4")
 
     @app.page("/kpis/reps/{rep_id}")
     @app.table_route(table=worker.table, match_info="rep_id")

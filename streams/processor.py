@@ -22,6 +22,7 @@ log = logging.getLogger(__name__)
 class PartitionStore(Protocol):
     """The part of the Redis store the processor needs (see `streams.redis_store.RedisStore`)."""
 
+    def partitions(self) -> set[int]: ...
     def get_in(self, partition: int, key: bytes) -> bytes | None: ...
     def set_in(self, partition: int, key: bytes, value: bytes) -> None: ...
     def delete_in(self, partition: int, key: bytes) -> None: ...
@@ -72,11 +73,17 @@ class PartitionedStates:
         for partition in partitions:
             self.partitions.pop(partition, None)
 
+    def owned(self) -> set[int]:
+        """Partitions whose state the store currently holds (loaded on assignment)."""
+        return set(self.store.partitions())
+
     def all_states(self) -> Iterator[RepState]:
-        for reps in list(self.partitions.values()):
-            yield from list(reps.values())
+        for partition in sorted(self.owned()):
+            yield from list(self.reps(partition).values())
 
     def find(self, rep_id: str) -> RepState | None:
+        for partition in self.owned():
+            self.reps(partition)
         for reps in self.partitions.values():
             state = reps.get(rep_id)
             if state is not None:

@@ -1,0 +1,1 @@
+"""Adapters around the KPI core: the Faust app, its Redis store, metrics and HTTP."""
