@@ -102,6 +102,7 @@ _EXACT = Context(prec=200, traps=[InvalidOperation])
 _MICRO = Decimal(1).scaleb(-MONEY_MAX_PLACES)
 _ONE = Decimal(1)
 _ZERO = Decimal(0)
+_INT_LIMIT = 10**MONEY_MAX_DIGITS
 _MONEY_TEXT = re.compile(r"-?[0-9]+(?:\.[0-9]+)?(?:[eE][+-]?[0-9]{1,6})?")
 _MAX_MONEY_TEXT = 64
 _MONEY_RULE = (
@@ -122,83 +123,77 @@ def _num(value: Any, limit: int = 40) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+def _money_error(kind: str, template: str, value: Any, **extra: Any) -> PydanticCustomError:
+    return PydanticCustomError(
+        kind, template + "; expected " + _MONEY_RULE, {"value": value, **extra}
+    )
+
+
 def _money(value: Any) -> Decimal:
     kind = type(value)
     if kind is Decimal:
         d: Decimal = value
     elif kind is int:
         if value < 0:
-            raise PydanticCustomError(
-                "negative_amount", "{value} is negative; expected " + _MONEY_RULE, {"value": value}
-            )
-        if value >= 10**MONEY_MAX_DIGITS:
-            raise PydanticCustomError(
-                "money_digits", "{value} has too many digits; expected " + _MONEY_RULE,
-                {"value": _num(value)},
-            )
+            raise _money_error("negative_amount", "{value} is negative", _num(value))
+        if value >= _INT_LIMIT:
+            raise _money_error("money_digits", "{value} has too many digits", _num(value))
         return Decimal(value)
     elif kind is str:
         if len(value) > _MAX_MONEY_TEXT or not _MONEY_TEXT.fullmatch(value):
-            raise PydanticCustomError(
+            raise _money_error(
                 "money_text",
-                "{value} is not a decimal number; expected " + _MONEY_RULE
-                + ", as a JSON number or a string such as \"1234.50\"",
-                {"value": _short(value)},
+                '{value} is not a decimal number (a JSON number or a string such as "1234.50")',
+                _short(value),
             )
         d = Decimal(value)
     elif kind is float:
         # Only from already-parsed objects (decode_obj); decode_event never hands us a float.
-        d = Decimal(repr(value)) if value == value and abs(value) != float("inf") else Decimal("NaN")
+        finite = value == value and abs(value) != float("inf")
+        d = Decimal(repr(value)) if finite else Decimal("NaN")
     else:
         raise PydanticCustomError(
-            "money_type",
-            "expected " + _MONEY_RULE + ", got {kind}",
-            {"kind": _json_kind(value)},
+            "money_type", "expected " + _MONEY_RULE + ", got {kind}", {"kind": _json_kind(value)}
         )
-    if not d.is_finite():
-        raise PydanticCustomError(
-            "money_finite", "{value} is not a finite number; expected " + _MONEY_RULE,
-            {"value": str(d)},
-        )
-    if d.is_signed():
-        if d.is_zero():
-            d = d.copy_abs()
-        else:
-            raise PydanticCustomError(
-                "negative_amount", "{value} is negative; expected " + _MONEY_RULE,
-                {"value": str(d)},
-            )
-    if d.is_zero():
-        return _ZERO if d.as_tuple().exponent > 0 else d
-    exponent = d.as_tuple().exponent
-    assert isinstance(exponent, int)
-    whole = d.adjusted() + 1 if d >= _ONE else 0
+    sign, digits, exponent = d.as_tuple()
+    if type(exponent) is not int:
+        raise _money_error("money_finite", "{value} is not a finite number", str(d))
+    if digits == (0,):
+        return _ZERO
+    if sign:
+        raise _money_error("negative_amount", "{value} is negative", _num(d))
+    if exponent >= 0:
+        whole, places = len(digits) + exponent, 0
+    else:
+        places = -exponent
+        whole = max(len(digits) - places, 0)
     if whole > MONEY_MAX_DIGITS:
-        raise PydanticCustomError(
+        raise _money_error(
             "money_digits",
-            "{value} has {whole} digits before the decimal point; expected " + _MONEY_RULE,
-            {"value": _num(d), "whole": whole},
+            "{value} has {whole} digits before the decimal point",
+            _num(d),
+            whole=whole,
         )
-    if exponent < -MONEY_MAX_PLACES:
-        q = d.quantize(_MICRO, context=_EXACT)
-        if q != d:
-            raise PydanticCustomError(
+    if places > MONEY_MAX_PLACES:
+        rounded = d.quantize(_MICRO, context=_EXACT)
+        if rounded != d:
+            raise _money_error(
                 "money_places",
-                "{value} has more than {places} digits after the decimal point; expected "
-                + _MONEY_RULE,
-                {"value": _num(d), "places": MONEY_MAX_PLACES},
+                "{value} has more than {places} digits after the decimal point",
+                _num(d),
+                places=MONEY_MAX_PLACES,
             )
-        d, exponent = q, -MONEY_MAX_PLACES
-    places = -exponent if exponent < 0 else 0
+        d, places = rounded, MONEY_MAX_PLACES  # only trailing zeros were dropped
     if whole + places > MONEY_MAX_DIGITS:
-        raise PydanticCustomError(
-            "money_digits",
-            "{value} has {digits} digits; expected " + _MONEY_RULE,
-            {"value": _num(d), "digits": whole + places},
+        raise _money_error(
+            "money_digits", "{value} has {digits} digits", _num(d), digits=whole + places
         )
-    if exponent > 0:
+    if exponent > 0:  # 1E+3 -> 1000
         d = d.quantize(_ONE, context=_EXACT)
     return d
+
+
+_TIMESTAMP_EXAMPLE = "expected RFC 3339 with an offset, e.g. 2026-03-01T10:00:00+00:00"
 
 
 def _timestamp(value: Any) -> datetime:
@@ -206,7 +201,7 @@ def _timestamp(value: Any) -> datetime:
         if len(value) > 64:
             raise PydanticCustomError(
                 "timestamp_text",
-                "{value} is not an RFC 3339 timestamp; expected e.g. 2026-03-01T10:00:00+00:00",
+                "{value} is not a timestamp; " + _TIMESTAMP_EXAMPLE,
                 {"value": _short(value)},
             )
         try:
@@ -214,7 +209,7 @@ def _timestamp(value: Any) -> datetime:
         except ValueError:
             raise PydanticCustomError(
                 "timestamp_text",
-                "{value} is not an RFC 3339 timestamp; expected e.g. 2026-03-01T10:00:00+00:00",
+                "{value} is not a timestamp; " + _TIMESTAMP_EXAMPLE,
                 {"value": _short(value)},
             ) from None
     elif isinstance(value, datetime):
@@ -225,6 +220,9 @@ def _timestamp(value: Any) -> datetime:
             "expected an RFC 3339 timestamp string with a UTC offset, got {kind}",
             {"kind": _json_kind(value)},
         )
+    zone = parsed.tzinfo
+    if zone is UTC:  # fromisoformat gives the UTC singleton for Z and +00:00
+        return parsed
     offset = parsed.utcoffset()
     if offset is None:
         raise PydanticCustomError(
@@ -233,10 +231,9 @@ def _timestamp(value: Any) -> datetime:
             {"value": _short(value if isinstance(value, str) else parsed.isoformat())},
         )
     if offset.microseconds or offset.seconds % 60:
-        # RFC 3339 offsets are whole minutes; keep only what a CRM can mean.
         raise PydanticCustomError(
             "timestamp_text",
-            "{value} has an offset that is not a whole number of minutes",
+            "{value} has an offset that is not a whole number of minutes; " + _TIMESTAMP_EXAMPLE,
             {"value": _short(str(value))},
         )
     try:
@@ -275,7 +272,8 @@ def _label(value: Any) -> str:
         )
     if len(value) > MAX_LABEL_CHARS:
         raise PydanticCustomError(
-            "label_length", "{value} is longer than {limit} characters",
+            "label_length",
+            "{value} is longer than {limit} characters",
             {"value": _short(value), "limit": MAX_LABEL_CHARS},
         )
     return value if value.strip() else UNKNOWN
@@ -349,9 +347,13 @@ _STAGE = "Deal stage; must be one of the open stages of the rules file, else rej
 class BaseEvent(BaseModel):
     """Fields on every event (contract section 1). Unknown extra fields are ignored."""
 
-    model_config = ConfigDict(frozen=True, extra="ignore", json_schema_extra={
-        "additionalProperties": True,
-    })
+    model_config = ConfigDict(
+        frozen=True,
+        extra="ignore",
+        json_schema_extra={
+            "additionalProperties": True,
+        },
+    )
 
     event_id: Id = _id("Unique event id; a repeated event_id is counted once")
     type: str = Field(description="Event type; one of " + ", ".join(EVENT_TYPES))
@@ -500,15 +502,18 @@ EVENT_MODELS: dict[str, type[BaseEvent]] = {
     "target.set": TargetSet,
 }
 assert tuple(EVENT_MODELS) == EVENT_TYPES
-_VALIDATE = {name: model.__pydantic_validator__.validate_python for name, model in EVENT_MODELS.items()}
+_VALIDATE = {
+    name: model.__pydantic_validator__.validate_python for name, model in EVENT_MODELS.items()
+}
 _WITH_STAGE = frozenset({"deal.created", "deal.stage_changed"})
-_WITH_MONEY = frozenset({"deal.created", "deal.stage_changed", "deal.won", "quote.sent", "target.set"})
+_WITH_MONEY = frozenset(
+    {"deal.created", "deal.stage_changed", "deal.won", "quote.sent", "target.set"}
+)
 _TYPE_LIST = ", ".join(EVENT_TYPES)
 
 # --------------------------------------------------------------------------- decoding
 
 _JSON_NUMBER = re.compile(rb"\s*:\s*(-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?)")
-_JSON_WS = b" \t\r\n"
 
 
 def _reject_constant(name: str) -> NoReturn:
@@ -518,22 +523,19 @@ def _reject_constant(name: str) -> NoReturn:
 def _exact_amount(raw: bytes, obj: dict[str, Any]) -> dict[str, Any]:
     """`amount` came out of orjson as a float: put the exact number from the raw text in its place.
 
-    Fast path: when the raw bytes hold no `\\u` escape, the top-level key is spelt `"amount"`
-    literally, so if that spelling occurs exactly once, after `{` or `,` (which proves it is an
-    object key outside any string), the number after its colon is the one orjson read. Anything
-    else (duplicates, nested objects with an `amount` key, escapes) re-parses the whole message
-    with the standard library and `parse_float=Decimal`.
+    Fast path, when the raw bytes hold no backslash: then no string has an escape, every `"` is a
+    string delimiter and the top-level key is spelt `"amount"` literally; if that spelling occurs
+    exactly once it is the top-level key, and the number after its colon is the one orjson read.
+    Anything else (escapes, duplicates, nested `amount` keys) re-parses the whole message with
+    the standard library and `parse_float=Decimal`.
     """
-    if b"\\u" not in raw:
+    if b"\\" not in raw:
         at = raw.find(b'"amount"')
         if at >= 0 and raw.find(b'"amount"', at + 8) < 0:
-            before = raw[:at].rstrip(_JSON_WS)
             match = _JSON_NUMBER.match(raw, at + 8)
-            if match is not None and before[-1:] in (b"{", b","):
-                text = match.group(1).decode("ascii")
-                if float(text) == obj["amount"]:
-                    obj["amount"] = Decimal(text)
-                    return obj
+            if match is not None:
+                obj["amount"] = Decimal(match.group(1).decode("ascii"))
+                return obj
     try:
         exact = json.loads(raw, parse_float=Decimal, parse_constant=_reject_constant)
     except (ValueError, RecursionError) as exc:
@@ -568,18 +570,17 @@ def decode_event(raw: bytes, rules: Rules) -> Event:
     except orjson.JSONDecodeError as exc:
         raise Rejection("invalid_json", f"not valid UTF-8 JSON: {exc}") from None
     if type(obj) is not dict:
-        raise Rejection(
-            "invalid_json", f"the message must be a JSON object, got {_json_kind(obj)}"
-        )
+        raise Rejection("invalid_json", f"the message must be a JSON object, got {_json_kind(obj)}")
     if type(obj.get("amount")) is float:
         obj = _exact_amount(raw, obj)
     return _decode(obj, rules)
 
 
 def decode_obj(obj: Mapping[str, Any], rules: Rules) -> Event:
-    """Validate an already-parsed JSON object (parse with `parse_float=Decimal` to keep money exact).
+    """Validate an already-parsed JSON object, with the same checks as `decode_event`.
 
-    A float `amount` is taken at its shortest repr (`0.1` -> Decimal("0.1")).
+    Parse with `parse_float=Decimal` to keep money exact; a float `amount` is taken at its
+    shortest repr (`0.1` -> Decimal("0.1")).
     """
     if not isinstance(obj, Mapping):
         raise Rejection("invalid_json", f"the event must be a JSON object, got {_json_kind(obj)}")
@@ -593,13 +594,16 @@ def _decode(obj: Mapping[str, Any], rules: Rules) -> Event:
         if kind is None:
             if "type" in obj:
                 raise Rejection("schema", f"type: is null; expected one of {_TYPE_LIST}")
-            raise Rejection("schema", f"type: required field is missing; expected one of {_TYPE_LIST}")
+            raise Rejection(
+                "schema", f"type: required field is missing; expected one of {_TYPE_LIST}"
+            )
         if type(kind) is not str:
             raise Rejection(
                 "schema", f"type: expected a string (one of {_TYPE_LIST}), got {_json_kind(kind)}"
             )
         raise Rejection(
-            "unknown_type", f"type: {_short(kind)} is not a known event type; expected one of {_TYPE_LIST}"
+            "unknown_type",
+            f"type: {_short(kind)} is not a known event type; expected one of {_TYPE_LIST}",
         )
     try:
         event: Any = validate(obj)
@@ -617,10 +621,9 @@ def _decode(obj: Mapping[str, Any], rules: Rules) -> Event:
         currency = event.currency
         if currency != rules.currency:
             if event.amount is None:  # deal.stage_changed without a new value: no money at all
-                if currency is not None:
-                    event = event.model_copy(update={"currency": None})
+                event.__dict__["currency"] = None
             elif currency is None:  # deal.stage_changed: the amount is in the base currency
-                event = event.model_copy(update={"currency": rules.currency})
+                event.__dict__["currency"] = rules.currency
             else:
                 rate = rules.fx.get(currency)
                 if rate is None:
@@ -630,9 +633,11 @@ def _decode(obj: Mapping[str, Any], rules: Rules) -> Event:
                         f"currency: {currency} is neither the base currency {rules.currency} nor "
                         f"has a rate in the rules file fx; expected one of {allowed}",
                     )
-                event = event.model_copy(
-                    update={"currency": rules.currency, "amount": _EXACT.multiply(event.amount, rate)}
-                )
+                # The event was built just above and is not shared yet: set the two fields in
+                # place rather than through model_copy (which costs more than the validation).
+                fields = event.__dict__
+                fields["amount"] = _EXACT.multiply(event.amount, rate)
+                fields["currency"] = rules.currency
     return event  # type: ignore[no-any-return]
 
 
@@ -661,14 +666,15 @@ def _describe(error: Any) -> str:
     if kind == "missing":
         return f"{field}: required field is missing"
     msg: str = error["msg"]
+    got = _short(error.get("input"))
     if kind == "string_pattern_mismatch":
         if field.endswith("currency"):
-            return f"{field}: expected an ISO 4217 code of three capital letters; got {_short(error.get('input'))}"
-        return f"{field}: must not be blank; got {_short(error.get('input'))}"
+            return f"{field}: expected an ISO 4217 code of three capital letters; got {got}"
+        return f"{field}: must not be blank; got {got}"
     if kind.startswith(("money_", "timestamp_", "date_", "label_")) or kind in _PRIORITY:
         return f"{field}: {msg}"
     msg = msg[:1].lower() + msg[1:]
-    return f"{field}: {msg}; got {_short(error.get('input'))}"
+    return f"{field}: {msg}; got {got}"
 
 
 # --------------------------------------------------------------------------- examples
@@ -692,25 +698,80 @@ def example_events(base_time: datetime, rules: Rules | None = None) -> list[dict
     common = {"rep_id": "rep-001", "team": "north", "region": "emea"}
     month_start = base_time.date().replace(day=1).isoformat()
     return [
-        {"event_id": "ex-1", "type": "deal.created", "occurred_at": at(0), **common,
-         "deal_id": "deal-1", "customer_id": "cust-1", "amount": 12000, "currency": currency,
-         "stage": first, "channel": "phone"},
-        {"event_id": "ex-2", "type": "deal.stage_changed", "occurred_at": at(60), **common,
-         "deal_id": "deal-1", "customer_id": "cust-1", "stage": second, "amount": "11500.00",
-         "currency": currency},
-        {"event_id": "ex-3", "type": "visit.completed", "occurred_at": at(90), **common,
-         "visit_id": "visit-1", "customer_id": "cust-1", "deal_id": "deal-1",
-         "duration_minutes": 45},
-        {"event_id": "ex-4", "type": "quote.sent", "occurred_at": at(120), **common,
-         "quote_id": "quote-1", "deal_id": "deal-1", "customer_id": "cust-1",
-         "amount": "11500.00", "currency": currency},
-        {"event_id": "ex-5", "type": "deal.won", "occurred_at": at(180), **common,
-         "deal_id": "deal-1", "customer_id": "cust-1", "amount": "11250.50", "currency": currency,
-         "channel": "phone", "deal_created_at": at(0)},
-        {"event_id": "ex-6", "type": "deal.lost", "occurred_at": at(240), **common,
-         "deal_id": "deal-2", "customer_id": "cust-2"},
-        {"event_id": "ex-7", "type": "target.set", "occurred_at": at(-60), **common,
-         "period": "month", "period_start": month_start, "amount": 150000, "currency": currency},
+        {
+            "event_id": "ex-1",
+            "type": "deal.created",
+            "occurred_at": at(0),
+            **common,
+            "deal_id": "deal-1",
+            "customer_id": "cust-1",
+            "amount": 12000,
+            "currency": currency,
+            "stage": first,
+            "channel": "phone",
+        },
+        {
+            "event_id": "ex-2",
+            "type": "deal.stage_changed",
+            "occurred_at": at(60),
+            **common,
+            "deal_id": "deal-1",
+            "customer_id": "cust-1",
+            "stage": second,
+            "amount": "11500.00",
+            "currency": currency,
+        },
+        {
+            "event_id": "ex-3",
+            "type": "visit.completed",
+            "occurred_at": at(90),
+            **common,
+            "visit_id": "visit-1",
+            "customer_id": "cust-1",
+            "deal_id": "deal-1",
+            "duration_minutes": 45,
+        },
+        {
+            "event_id": "ex-4",
+            "type": "quote.sent",
+            "occurred_at": at(120),
+            **common,
+            "quote_id": "quote-1",
+            "deal_id": "deal-1",
+            "customer_id": "cust-1",
+            "amount": "11500.00",
+            "currency": currency,
+        },
+        {
+            "event_id": "ex-5",
+            "type": "deal.won",
+            "occurred_at": at(180),
+            **common,
+            "deal_id": "deal-1",
+            "customer_id": "cust-1",
+            "amount": "11250.50",
+            "currency": currency,
+            "channel": "phone",
+            "deal_created_at": at(0),
+        },
+        {
+            "event_id": "ex-6",
+            "type": "deal.lost",
+            "occurred_at": at(240),
+            **common,
+            "deal_id": "deal-2",
+            "customer_id": "cust-2",
+        },
+        {
+            "event_id": "ex-7",
+            "type": "target.set",
+            "occurred_at": at(-60),
+            **common,
+            "period": "month",
+            "period_start": month_start,
+            "amount": 150000,
+            "currency": currency,
+        },
     ]
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
@@ -98,19 +99,24 @@ class RepState:
 
     # -- bucket arithmetic -------------------------------------------------------------------
     def _buckets_for(self, at: datetime, calendar: Calendar, horizon: Horizon) -> list[Agg]:
+        """The retained buckets `at` falls into, marked touched (the hot path: keep it lean)."""
         out: list[Agg] = []
         touched = self.touched
-        slot = slot_of(at)
-        if slot >= horizon.oldest["slot"]:
-            out.append(_bucket(self.buckets["slot"], slot))
-            touched.add(bucket_field("slot", slot))
-        local = calendar.local_date(at)
-        fiscal = calendar.fiscal_start_month
-        for kind in PERIOD_KINDS:
-            key = period_start(kind, local, fiscal)
-            if key >= horizon.oldest[kind]:
-                out.append(_bucket(self.buckets[kind], key))
-                touched.add(bucket_field(kind, key))
+        buckets = self.buckets
+        oldest = horizon.oldest
+        slot = int(at.timestamp()) // SLOT_SECONDS
+        if slot >= oldest["slot"]:
+            out.append(_bucket(buckets["slot"], slot))
+            touched.add(_slot_field(slot))
+        local = at.astimezone(calendar.zone).date()
+        for kind, key, name in period_keys(local, calendar.fiscal_start_month):
+            if key >= oldest[kind]:
+                kind_buckets = buckets[kind]
+                agg = kind_buckets.get(key)
+                if agg is None:
+                    agg = kind_buckets[key] = Agg()
+                out.append(agg)
+                touched.add(name)
         return out
 
     def prune(self, horizon: Horizon, wall: float, dedupe_seconds: float) -> None:
@@ -138,6 +144,21 @@ class RepState:
 
 # Names of the independently stored parts of a rep's state (the codec encodes each one).
 META_FIELD = "m"
+
+
+@lru_cache(maxsize=8192)
+def period_keys(local: date, fiscal_start_month: int) -> tuple[tuple[str, date, str], ...]:
+    """(kind, period start, part name) of every period kind containing local date `local`."""
+    out = []
+    for kind in PERIOD_KINDS:
+        key = period_start(kind, local, fiscal_start_month)
+        out.append((kind, key, bucket_field(kind, key)))
+    return tuple(out)
+
+
+@lru_cache(maxsize=4096)
+def _slot_field(slot: int) -> str:
+    return bucket_field("slot", slot)
 
 
 def bucket_field(kind: str, key: Any) -> str:

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 from bisect import bisect_left, insort
-from collections import Counter
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 from kpi_core.aggregates import ZERO
 from kpi_core.events import Rejection
-from kpi_core.periods import Calendar
+from kpi_core.periods import Calendar, period_start
 from kpi_core.state import (
     META_FIELD,
     DealState,
@@ -53,7 +52,7 @@ def check_time(event: Any, ctx: Context) -> None:
         )
     if event.type == "target.set":
         oldest = ctx.horizon.oldest[event.period]
-        if event.period_start < oldest:
+        if target_start(event, ctx.calendar) < oldest:
             raise Rejection(
                 "too_late",
                 f"period_start: {event.period_start} is older than the oldest retained "
@@ -88,7 +87,7 @@ def apply_event(state: RepState, event: Any, ctx: Context) -> bool:
         state.region = event.region
     kind: str = event.type
     if kind == "target.set":
-        _apply_target(state, event)
+        _apply_target(state, event, ctx.calendar)
         return True
     aggs = state._buckets_for(at, ctx.calendar, ctx.horizon)
     if kind == "visit.completed":
@@ -116,8 +115,13 @@ def apply_event(state: RepState, event: Any, ctx: Context) -> bool:
     return True
 
 
-def _apply_target(state: RepState, event: Any) -> None:
-    key = (event.period, event.period_start)
+def target_start(event: Any, calendar: Calendar) -> date:
+    """The start of the period a target is for: `period_start` may be any date inside it."""
+    return period_start(event.period, event.period_start, calendar.fiscal_start_month)
+
+
+def _apply_target(state: RepState, event: Any, calendar: Calendar) -> None:
+    key = (event.period, target_start(event, calendar))
     fact = (event.occurred_at, event.event_id, event.amount)
     current = state.targets.get(key)
     if current is None or fact[:2] > current[:2]:
@@ -186,13 +190,15 @@ _SNAPSHOT = datetime(1970, 1, 1, tzinfo=UTC)
 def _apply_difference(
     state: RepState, before: list[Contribution], after: list[Contribution], ctx: Context
 ) -> None:
-    old, new = Counter(before), Counter(after)
-    for item, times in (old - new).items():
-        for _ in range(times):
+    # Multiset difference of two short lists: retract what vanished, add what appeared.
+    appeared = list(after)
+    for item in before:
+        try:
+            appeared.remove(item)
+        except ValueError:
             _add(state, item, -1, ctx)
-    for item, times in (new - old).items():
-        for _ in range(times):
-            _add(state, item, 1, ctx)
+    for item in appeared:
+        _add(state, item, 1, ctx)
 
 
 def _add(state: RepState, item: Contribution, sign: int, ctx: Context) -> None:
