@@ -90,7 +90,10 @@ class RepState:
     buckets: dict[str, dict[Any, Agg]] = field(default_factory=lambda: {k: {} for k in BUCKET_KINDS})
     targets: dict[tuple[str, date], tuple[datetime, str, Decimal]] = field(default_factory=dict)
     deals: dict[str, DealState] = field(default_factory=dict)
-    seen: dict[str, float] = field(default_factory=dict)  # event_id -> wall-clock epoch first seen
+    # event_id -> wall-clock hour (epoch // 3600) it was first seen. The ids are stored in
+    # append-only chunks per hour (`seen_field`), so a save rewrites at most one small chunk.
+    seen: dict[str, int] = field(default_factory=dict)
+    seen_chunks: dict[int, list[list[str]]] = field(default_factory=dict)
     open_deals: int = 0
     open_pipeline: Decimal = ZERO
     weighted_pipeline: Decimal = ZERO
@@ -135,11 +138,25 @@ class RepState:
         ]:
             del self.deals[deal_id]
             touched.add(deal_field(deal_id))
-        cutoff = wall - dedupe_seconds
-        if self.seen and min(self.seen.values()) < cutoff:
-            for event_id in [k for k, t in self.seen.items() if t < cutoff]:
-                del self.seen[event_id]
-                touched.add(seen_field(event_id))
+        cutoff = int(wall - dedupe_seconds) // 3600
+        for hour in [h for h in self.seen_chunks if h < cutoff]:
+            chunks = self.seen_chunks.pop(hour)
+            for index, chunk in enumerate(chunks):
+                for event_id in chunk:
+                    self.seen.pop(event_id, None)
+                touched.add(seen_field(hour, index))
+
+    def remember(self, event_id: str, wall_epoch: float) -> None:
+        """Record a first sighting of `event_id` (for the CRM-retry dedupe horizon)."""
+        hour = int(wall_epoch) // 3600
+        self.seen[event_id] = hour
+        chunks = self.seen_chunks.get(hour)
+        if chunks is None:
+            chunks = self.seen_chunks[hour] = [[]]
+        elif len(chunks[-1]) >= SEEN_CHUNK:
+            chunks.append([])
+        chunks[-1].append(event_id)
+        self.touched.add(seen_field(hour, len(chunks) - 1))
 
 
 # Names of the independently stored parts of a rep's state (the codec encodes each one).
@@ -173,8 +190,13 @@ def deal_field(deal_id: str) -> str:
     return f"d|{deal_id}"
 
 
-def seen_field(event_id: str) -> str:
-    return f"s|{event_id}"
+SEEN_CHUNK = 256
+
+
+@lru_cache(maxsize=4096)
+def seen_field(hour: int, index: int) -> str:
+    """The part holding one chunk of the event ids first seen during a wall-clock hour."""
+    return f"s|{hour}|{index}"
 
 
 def _bucket(buckets: dict[Any, Agg], key: Any) -> Agg:

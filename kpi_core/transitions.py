@@ -10,7 +10,7 @@ from typing import Any
 
 from kpi_core.aggregates import ZERO
 from kpi_core.events import Rejection
-from kpi_core.periods import Calendar, period_start
+from kpi_core.periods import Calendar, period_start, period_start
 from kpi_core.state import (
     META_FIELD,
     DealState,
@@ -19,7 +19,6 @@ from kpi_core.state import (
     Won,
     _us,
     deal_field,
-    seen_field,
     target_field,
 )
 
@@ -76,8 +75,7 @@ def apply_event(state: RepState, event: Any, ctx: Context) -> bool:
     deal = state.deals.get(deal_id) if deal_id is not None else None
     if deal is not None and event_id in deal.ids:
         return False
-    state.seen[event_id] = ctx.wall_epoch
-    state.touched.add(seen_field(event_id))
+    state.remember(event_id, ctx.wall_epoch)
     state.touched.add(META_FIELD)
     at: datetime = event.occurred_at
     label_key = (at, event_id)

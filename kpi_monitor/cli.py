@@ -49,7 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument("--rate", type=float, default=50.0, help="events per second; 0 = as fast as possible")
     simulate.add_argument("--count", type=int, default=0, help="stop after N events (0 = run until stopped)")
     simulate.add_argument("--seed", type=int, default=1)
-    simulate.add_argument("--days", type=int, default=0, help="backfill N days of history first")
+    simulate.add_argument("--days", type=int, default=0, help="backfill N days of history first (sent at full speed)")
+    simulate.add_argument("--history-per-hour", type=float, default=40.0, help="history events per business hour")
     simulate.add_argument("--output", type=Path, default=None, help="write JSONL to a file instead of Kafka")
     _add_rules(simulate)
 

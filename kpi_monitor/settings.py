@@ -29,7 +29,7 @@ class Settings(BaseSettings):
     clock: Literal["wall", "event"] = "wall"
     rules: Path = Path("kpi_rules/rules.yaml")
     data_dir: Path = Path(".kpi-worker")
-    batch_max_events: int = Field(default=2000, ge=1, le=100_000)
+    batch_max_events: int = Field(default=5000, ge=1, le=100_000)
     batch_max_wait_ms: int = Field(default=100, ge=1, le=60_000)
     flush_interval_s: float = Field(default=1.0, gt=0, le=300)
     metrics_interval_s: float = Field(default=5.0, gt=0, le=300)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import sys
 import time
 from collections.abc import Iterator
@@ -30,18 +31,22 @@ def key_for(event: dict[str, Any]) -> bytes | None:
     return None
 
 
-def planned_events(rules: Rules, args: argparse.Namespace, now: datetime) -> Iterator[dict[str, Any]]:
+def history(gen: TrafficGenerator, days: int, per_hour: float, now: datetime) -> Iterator[dict[str, Any]]:
+    """`days` of business-hours history up to `now`; a scenario's change starts halfway."""
+    if days <= 0:
+        return
+    start = now - timedelta(days=days)
+    origin = now - timedelta(days=days / 2)
+    for event in gen.events(start, per_hour, origin):
+        if datetime.fromisoformat(event["occurred_at"]) > now:
+            return
+        yield event
+
+
+def planned_events(rules: Rules, args: argparse.Namespace, now: datetime) -> tuple[Iterator[dict[str, Any]], Iterator[dict[str, Any]]]:
+    """(history sent as fast as possible, then live traffic at the requested rate)."""
     gen = TrafficGenerator(rules, reps=args.reps, seed=args.seed, scenario=args.scenario)
-    if args.days:
-        # Backfill history up to now, then continue live.
-        start = now - timedelta(days=args.days)
-        origin = now - timedelta(days=min(args.days, 30) / 2)
-        per_hour = max(args.rate, 1.0) * 60
-        for event in gen.events(start, per_hour, origin):
-            if datetime.fromisoformat(event["occurred_at"]) > now:
-                break
-            yield event
-    yield from _live(gen, now)
+    return history(gen, args.days, args.history_per_hour, now), _live(gen, now)
 
 
 def _live(gen: TrafficGenerator, origin: datetime) -> Iterator[dict[str, Any]]:
@@ -54,18 +59,29 @@ def _live(gen: TrafficGenerator, origin: datetime) -> Iterator[dict[str, Any]]:
 
 
 def run_simulation(settings: Settings, rules: Rules, args: argparse.Namespace) -> int:
-    events = planned_events(rules, args, datetime.now(UTC))
+    past, live = planned_events(rules, args, datetime.now(UTC))
     if args.output is not None:
+        # A file: the history, then (if --count asks for more) live-stamped events.
         count = args.count or 10_000
+        written = 0
         with open(args.output, "wb") as handle:
-            for index, event in zip(range(count), events, strict=False):
+            for event in itertools.chain(past, live):
+                if written >= count:
+                    break
                 handle.write(orjson.dumps(event) + b"\n")
-        print(f"wrote {index + 1} events to {args.output}", file=sys.stderr)
+                written += 1
+        print(f"wrote {written} events to {args.output}", file=sys.stderr)
         return 0
-    return asyncio.run(_publish(settings, events, args.rate, args.count))
+    return asyncio.run(_publish(settings, past, live, args.rate, args.count))
 
 
-async def _publish(settings: Settings, events: Iterator[dict[str, Any]], rate: float, count: int) -> int:
+async def _publish(
+    settings: Settings,
+    past: Iterator[dict[str, Any]],
+    live: Iterator[dict[str, Any]],
+    rate: float,
+    count: int,
+) -> int:
     from aiokafka import AIOKafkaProducer
 
     from streams.topics import ensure_topics
@@ -74,15 +90,23 @@ async def _publish(settings: Settings, events: Iterator[dict[str, Any]], rate: f
     producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, linger_ms=10, acks="all")
     await producer.start()
     sent = 0
-    started = time.monotonic()
     try:
-        for event in events:
+        for event in past:
             await producer.send(topic_for(settings, event), orjson.dumps(event), key=key_for(event))
             sent += 1
             if count and sent >= count:
                 break
+        await producer.flush()
+        print(f"simulate: {sent} history events sent; live traffic at {rate}/s", file=sys.stderr)
+        live_sent = 0
+        started = time.monotonic()
+        while not count or sent < count:
+            event = next(live)
+            await producer.send(topic_for(settings, event), orjson.dumps(event), key=key_for(event))
+            sent += 1
+            live_sent += 1
             if rate > 0:
-                ahead = sent / rate - (time.monotonic() - started)
+                ahead = live_sent / rate - (time.monotonic() - started)
                 if ahead > 0:
                     await asyncio.sleep(ahead)
             if sent % 1000 == 0:

@@ -20,7 +20,7 @@ from kpi_rules import Rules
 from streams.deadletter import dead_letter_headers
 from streams.http import register_views
 from streams.ingest import IngestService
-from streams.metrics import KpiMetrics, SalesCollector
+from streams.metrics import KpiMetrics, SalesExposition
 from streams.processor import BatchProcessor, PartitionedStates
 
 log = logging.getLogger(__name__)
@@ -42,6 +42,7 @@ class Worker:
     table: Any
     states: PartitionedStates | None = None
     processor: BatchProcessor | None = None
+    sales: SalesExposition | None = None
 
     @property
     def store(self) -> Any:
@@ -73,6 +74,10 @@ def create_app(settings: Settings, rules: Rules, registry: CollectorRegistry | N
         table_standby_replicas=0,
         stream_buffer_maxsize=64,
         broker_commit_interval=1.0,
+        # Faust's default (60 s) keeps a crashed worker's partitions assigned to it, frozen, for a
+        # minute before anyone (its own restart included) takes over; heartbeats run in the
+        # consumer thread, so a busy event loop does not make a live worker miss them.
+        broker_session_timeout=10.0,
         producer_max_request_size=4 * 1024 * 1024,
         consumer_max_fetch_size=16 * 1024 * 1024,
         web_enabled=True,
@@ -99,14 +104,17 @@ def create_app(settings: Settings, rules: Rules, registry: CollectorRegistry | N
 
     def states() -> PartitionedStates:
         if worker.states is None:
-            worker.states = PartitionedStates(table.data)
+            worker.states = PartitionedStates(table.data, observe=engine.clock.observe)
             worker.processor = BatchProcessor(
                 engine, worker.states, metrics, lambda p: TP(settings.routed_topic, p)
             )
         return worker.states
 
-    metrics.add_sales(
-        SalesCollector(engine, lambda: states().all_states(), DEFAULT_EXPORT_PERIODS)
+    worker.sales = SalesExposition(
+        engine,
+        lambda: states().all_states(),
+        DEFAULT_EXPORT_PERIODS,
+        lambda rep_id: states().versions.get(rep_id, 0),
     )
 
     @app.service

@@ -5,13 +5,15 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any
 
-from prometheus_client import generate_latest
+from yarl import URL
 
 from kpi_core.periods import PERIOD_KINDS
+from streams.routing import partition_for
 
 if TYPE_CHECKING:
     from streams.app import Worker
 
+FORWARDED_HEADER = "X-KPI-Forwarded"
 REP_ID = re.compile(r"^[^\x00-\x1f/]{1,128}$")
 
 
@@ -37,10 +39,10 @@ def register_views(worker: Worker) -> None:
     @app.page("/metrics")
     async def metrics(view: Any, request: Any) -> Any:
         # aiohttp refuses a charset inside content_type; the text format is UTF-8 by definition.
-        return view.bytes(generate_latest(worker.registry), content_type="text/plain; version=0.0.4")
+        body = worker.metrics.exposition(worker.sales)
+        return view.bytes(body, content_type="text/plain; version=0.0.4")
 
     @app.page("/kpis/reps/{rep_id}")
-    @app.table_route(table=worker.table, match_info="rep_id")
     async def rep_kpis(view: Any, request: Any, rep_id: str) -> Any:
         period = request.query.get("period", "month")
         if period not in PERIOD_KINDS:
@@ -50,8 +52,35 @@ def register_views(worker: Worker) -> None:
             )
         if not REP_ID.match(rep_id):
             return view.json({"error": "rep_id must be 1-128 characters without control characters"}, status=400)
+        owner = _owner(worker, rep_id)
+        forwarded = request.headers.get(FORWARDED_HEADER)
+        if owner is not None and owner != str(app.conf.canonical_url) and not forwarded:
+            return await _forward(worker, owner, view, request)
         states = worker.states
         state = states.find(rep_id) if states is not None else None
         if state is None:
             return view.json({"error": f"no events for rep {rep_id[:128]!r}"}, status=404)
         return view.json(worker.engine.view(state).windows(period))
+
+
+def _owner(worker: Worker, rep_id: str) -> str | None:
+    """URL of the worker owning the rep's partition, from the last assignment (None if unknown).
+
+    Not `app.table_route`: it serializes a str key with the table's changelog serializer (JSON,
+    quotes included), which hashes to another partition than the raw rep id the ingest routes
+    by; and its producer-metadata lookup fails (500) once the producer has sent to another
+    topic, as the dead-letter sends do."""
+    partition = partition_for(rep_id, worker.settings.partitions)
+    topic = worker.table.changelog_topic.get_topic_name()
+    for url, topics in worker.app.router.table_metadata(worker.table.name).items():
+        if partition in topics.get(topic, ()):
+            return str(url)
+    return None
+
+
+async def _forward(worker: Worker, owner: str, view: Any, request: Any) -> Any:
+    target = URL(owner)
+    url = request.url.with_host(target.host).with_port(target.port)
+    headers = {**request.headers, FORWARDED_HEADER: "1"}  # forwarded once: never ping-pong
+    async with worker.app.http_client.get(url, headers=headers) as response:
+        return view.text(await response.text(), content_type=response.content_type, status=response.status)

@@ -10,6 +10,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from mode import Service
 
@@ -110,17 +111,27 @@ class IngestService(Service):
         sends: list[asyncio.Future[Any]] = []
         commits: dict[TopicPartition, int] = {}
         rules = self.rules
+        max_bytes = rules.max_event_bytes
         for tp, messages in records.items():
             topic = tp.topic
             for message in messages:
-                raw = message.value if message.value is not None else b""
-                try:
-                    event = decode_event(raw, rules)
-                except Rejection as rejection:
+                raw = message.value
+                if raw is None:
+                    # A tombstone (deletion marker on the compacted targets topic) is not an event.
+                    self.metrics.tombstones.inc()
+                    continue
+                rep_id = _rep_of(raw, max_bytes)
+                if rep_id is None:
+                    # Full validation only to explain the rejection precisely.
+                    try:
+                        decode_event(raw, rules)
+                        rejection = Rejection("schema", "rep_id: missing or not a string")
+                    except Rejection as exc:
+                        rejection = exc
                     sends.append(await self._dead_letter(raw, message.key, rejection, tp, message.offset))
                     continue
-                self.metrics.events_in.labels(topic, event.type).inc()
-                routed[partition_for(event.rep_id, partitions)].append(
+                # Full validation happens once, where the event is applied (the rep's owner).
+                routed[partition_for(rep_id, partitions)].append(
                     Routed(raw, topic, tp.partition, message.offset)
                 )
             self.stats.polled += len(messages)
@@ -150,6 +161,22 @@ class IngestService(Service):
             key=key,
             headers=dead_letter_headers(rejection.reason, rejection.error, tp.topic, tp.partition, offset),
         )
+
+
+def _rep_of(raw: bytes, max_bytes: int) -> str | None:
+    """The rep a message belongs to, when it is plausibly an event; else None."""
+    if len(raw) > max_bytes:
+        return None
+    try:
+        obj = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(obj, dict):
+        return None
+    rep_id = obj.get("rep_id")
+    if not isinstance(rep_id, str) or not 0 < len(rep_id) <= 128 or not rep_id.strip():
+        return None
+    return rep_id
 
 
 def _chunks(items: list[Routed]) -> list[list[Routed]]:

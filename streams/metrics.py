@@ -1,19 +1,23 @@
-"""All Prometheus metrics of a worker, on an injected registry: `kpi_*` service metrics and the
-`sales_*` KPI gauges, computed at scrape time from the states of the partitions this worker owns."""
+"""All Prometheus metrics of a worker: `kpi_*` service metrics on an injected registry, and the
+`sales_*` KPI gauges rendered at scrape time from the states of the partitions this worker owns."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
-from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics
-from prometheus_client.core import GaugeMetricFamily
-from prometheus_client.registry import Collector
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    disable_created_metrics,
+    generate_latest,
+)
 
 from kpi_core.aggregates import Agg
 from kpi_core.engine import KpiEngine
-from kpi_core.periods import shift
+from kpi_core.periods import SLOT_SECONDS, shift
 from kpi_core.state import RepState
 
 ADDITIVE_GAUGES: tuple[tuple[str, str], ...] = (
@@ -47,76 +51,110 @@ def _values(agg: Agg) -> dict[str, float]:
     }
 
 
-class SalesCollector(Collector):
-    """Yields `sales_*` gauges for the reps currently owned; a revoked partition's reps are simply
-    absent from `states()`, so no stale series can remain after a rebalance."""
+SNAPSHOT_GAUGES: tuple[tuple[str, str], ...] = (
+    ("open_deals", "Open deals"),
+    ("open_pipeline", "Open pipeline amount, base currency"),
+    ("weighted_pipeline", "Open pipeline weighted by stage probability, base currency"),
+)
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+
+
+def _labels(pairs: Iterable[tuple[str, str]]) -> str:
+    return "{" + ",".join(f'{k}="{_escape(v)}"' for k, v in pairs) + "}"
+
+
+class SalesExposition:
+    """Renders the `sales_*` gauges in the Prometheus text format for the reps currently owned.
+
+    A revoked partition's reps are simply absent from `states()`, so no stale series can remain
+    after a rebalance. Each rep's lines are cached until its state changes or the clock moves to
+    another 15-minute slot, so a scrape costs little more than joining strings."""
 
     def __init__(
         self,
         engine: KpiEngine,
         states: Callable[[], Iterable[RepState]],
         periods: tuple[str, ...],
+        version: Callable[[str], int],
     ) -> None:
         self.engine = engine
         self.states = states
         self.periods = periods
+        self.version = version
+        self._cache: dict[str, tuple[tuple[int, int], dict[str, list[str]]]] = {}
 
-    def describe(self) -> Iterator[Any]:
-        return iter(())  # computed at collect time; no fixed description
+    def _rep_lines(self, state: RepState, now: datetime) -> dict[str, list[str]]:
+        lines: dict[str, list[str]] = {}
 
-    def collect(self) -> Iterator[GaugeMetricFamily]:
-        labels = ["rep", "team", "region", "period", "window"]
-        families = {
-            name: GaugeMetricFamily(f"sales_{name}", help_text, labels=labels)
-            for name, help_text in ADDITIVE_GAUGES
-        }
-        by_channel = GaugeMetricFamily(
-            "sales_revenue_by_channel", "Revenue by the deal's contact method", labels=[*labels, "channel"]
-        )
-        snapshot = {
-            "open_deals": GaugeMetricFamily("sales_open_deals", "Open deals", labels=labels[:3]),
-            "open_pipeline": GaugeMetricFamily("sales_open_pipeline", "Open pipeline amount", labels=labels[:3]),
-            "weighted_pipeline": GaugeMetricFamily(
-                "sales_weighted_pipeline", "Open pipeline weighted by stage probability", labels=labels[:3]
-            ),
-        }
-        elapsed = GaugeMetricFamily(
-            "sales_period_elapsed_ratio", "Elapsed fraction of the current period", labels=["period"]
-        )
-        now = self.engine.clock.now()
+        def add(name: str, labels: str, value: float) -> None:
+            lines.setdefault(name, []).append(f"sales_{name}{labels} {value!r}\n")
+
+        rep = (("rep", state.rep_id), ("team", state.team), ("region", state.region))
+        rep_labels = _labels(rep)
+        add("open_deals", rep_labels, float(state.open_deals))
+        add("open_pipeline", rep_labels, float(state.open_pipeline))
+        add("weighted_pipeline", rep_labels, float(state.weighted_pipeline))
+        view = self.engine.view(state, now)
+        calendar = self.engine.calendar
         for kind in self.periods:
-            start = self.engine.calendar.start_of(kind, now)
-            done, length = self.engine.calendar.elapsed_fraction(kind, start, now)
-            elapsed.add_metric([kind], done / length)
+            current = calendar.start_of(kind, now)
+            previous = shift(kind, current, -1)
+            windows = (
+                ("current", current, view.whole(kind, current)),
+                ("previous", previous, view.whole(kind, previous)),
+                ("previous_to_date", previous, view.to_date(kind, previous, view.cutoff(kind))),
+            )
+            for window, start, agg in windows:
+                if agg is None:
+                    continue
+                key = (*rep, ("period", kind), ("window", window))
+                labels = _labels(key)
+                for name, value in _values(agg).items():
+                    add(name, labels, float(value))
+                target = view.target(kind, start)
+                if target is not None:
+                    add("target", labels, float(target))
+                for channel, amount in sorted(agg.revenue_by_channel.items()):
+                    add("revenue_by_channel", _labels((*key, ("channel", channel))), float(amount))
+        return lines
+
+    def render(self) -> bytes:
+        now = self.engine.clock.now()
+        slot = int(now.timestamp()) // SLOT_SECONDS
+        families: dict[str, list[str]] = {name: [] for name in FAMILY_HELP}
+        seen: set[str] = set()
         for state in self.states():
-            view = self.engine.view(state, now)
-            rep = [state.rep_id, state.team, state.region]
-            snapshot["open_deals"].add_metric(rep, state.open_deals)
-            snapshot["open_pipeline"].add_metric(rep, float(state.open_pipeline))
-            snapshot["weighted_pipeline"].add_metric(rep, float(state.weighted_pipeline))
-            for kind in self.periods:
-                current = self.engine.calendar.start_of(kind, now)
-                previous = shift(kind, current, -1)
-                windows = {
-                    "current": (current, view.whole(kind, current)),
-                    "previous": (previous, view.whole(kind, previous)),
-                    "previous_to_date": (previous, view.to_date(kind, previous, view.cutoff(kind))),
-                }
-                for window, (start, agg) in windows.items():
-                    if agg is None:
-                        continue
-                    key = [*rep, kind, window]
-                    for name, value in _values(agg).items():
-                        families[name].add_metric(key, value)
-                    target = view.target(kind, start)
-                    if target is not None:
-                        families["target"].add_metric(key, float(target))
-                    for channel, amount in agg.revenue_by_channel.items():
-                        by_channel.add_metric([*key, channel], float(amount))
-        yield from families.values()
-        yield by_channel
-        yield from snapshot.values()
-        yield elapsed
+            seen.add(state.rep_id)
+            stamp = (self.version(state.rep_id), slot)
+            cached = self._cache.get(state.rep_id)
+            if cached is None or cached[0] != stamp:
+                cached = self._cache[state.rep_id] = (stamp, self._rep_lines(state, now))
+            for name, lines in cached[1].items():
+                families[name].extend(lines)
+        for rep_id in [r for r in self._cache if r not in seen]:
+            del self._cache[rep_id]  # moved to another worker
+        out = []
+        calendar = self.engine.calendar
+        elapsed = []
+        for kind in self.periods:
+            done, length = calendar.elapsed_fraction(kind, calendar.start_of(kind, now), now)
+            elapsed.append(f'sales_period_elapsed_ratio{{period="{kind}"}} {done / length!r}\n')
+        families["period_elapsed_ratio"] = elapsed
+        for name, help_text in FAMILY_HELP.items():
+            out.append(f"# HELP sales_{name} {help_text}\n# TYPE sales_{name} gauge\n")
+            out.extend(families[name])
+        return "".join(out).encode()
+
+
+FAMILY_HELP: dict[str, str] = {
+    **dict(ADDITIVE_GAUGES),
+    "revenue_by_channel": "Revenue by the deal's contact method, base currency",
+    **dict(SNAPSHOT_GAUGES),
+    "period_elapsed_ratio": "Elapsed fraction of the current period",
+}
 
 
 class KpiMetrics:
@@ -127,7 +165,7 @@ class KpiMetrics:
         disable_created_metrics()
         self.registry = registry
         self.events_in = Counter(
-            "kpi_events_processed", "Valid events accepted at ingest", ["topic", "type"], registry=registry
+            "kpi_events_processed", "Valid events applied or found duplicate, by source topic", ["topic", "type"], registry=registry
         )
         self.rejected = Counter(
             "kpi_events_rejected", "Events sent to the dead-letter topic", ["reason"], registry=registry
@@ -135,6 +173,9 @@ class KpiMetrics:
         self.applied = Counter("kpi_events_applied", "Events applied to KPI state", registry=registry)
         self.duplicates = Counter(
             "kpi_events_duplicate", "Events ignored as repeats of an event_id", registry=registry
+        )
+        self.tombstones = Counter(
+            "kpi_tombstones", "Null-value messages skipped (compaction deletes)", registry=registry
         )
         self.ingest_errors = Counter(
             "kpi_ingest_errors", "Ingest batches that failed and were retried", registry=registry
@@ -173,5 +214,7 @@ class KpiMetrics:
         if newest is not None:
             self.event_time_lag.set(max((wall - newest).total_seconds(), 0.0))
 
-    def add_sales(self, collector: SalesCollector) -> None:
-        self.registry.register(collector)
+    def exposition(self, sales: SalesExposition | None) -> bytes:
+        """The whole `/metrics` body: service metrics, then the KPI gauges."""
+        body = generate_latest(self.registry)
+        return body + sales.render() if sales is not None else body

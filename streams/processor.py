@@ -4,9 +4,11 @@ store; exact under redelivery because the batch's offset is saved with the state
 from __future__ import annotations
 
 import logging
+from collections import Counter
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Protocol
 
 from kpi_core.codec import decode_parts, encode_part, split_store_key, store_key
@@ -52,9 +54,16 @@ class BatchResult:
 class PartitionedStates:
     """Decoded rep states per owned partition, built from the store when a partition is first used."""
 
-    def __init__(self, store: PartitionStore) -> None:
+    def __init__(
+        self, store: PartitionStore, observe: Callable[[datetime], None] | None = None
+    ) -> None:
         self.store = store
+        # Called with each loaded rep's newest event time: the event clock (KPI_CLOCK=event)
+        # must not restart from nothing after a restart or a rebalance.
+        self.observe = observe
         self.partitions: dict[int, dict[str, RepState]] = {}
+        # Bumped on every save: lets readers (the metrics exposition) cache per rep.
+        self.versions: dict[str, int] = {}
 
     def reps(self, partition: int) -> dict[str, RepState]:
         reps = self.partitions.get(partition)
@@ -67,7 +76,12 @@ class PartitionedStates:
         for key, value in self.store.items_in(partition):
             rep_id, part = split_store_key(key)
             grouped.setdefault(rep_id, []).append((part, value))
-        return {rep_id: decode_parts(rep_id, parts) for rep_id, parts in grouped.items()}
+        states = {rep_id: decode_parts(rep_id, parts) for rep_id, parts in grouped.items()}
+        if self.observe is not None:
+            for state in states.values():
+                if state.label_key[1]:  # an event was applied (not the empty default)
+                    self.observe(state.label_key[0])
+        return states
 
     def release(self, partitions: set[int]) -> None:
         for partition in partitions:
@@ -92,6 +106,7 @@ class PartitionedStates:
 
     def save(self, partition: int, state: RepState) -> None:
         """Stage the touched parts of `state` in the store (written at the next flush)."""
+        self.versions[state.rep_id] = self.versions.get(state.rep_id, 0) + 1
         for part in state.touched:
             key = store_key(state.rep_id, part)
             encoded = encode_part(state, part)
@@ -133,6 +148,7 @@ class BatchProcessor:
         rules = engine.rules
         ctx = engine.context()
         touched: dict[str, RepState] = {}
+        counts: Counter[tuple[str, str]] = Counter()
         for item in decode_batch(value):
             try:
                 event = decode_event(item.raw, rules)
@@ -143,12 +159,15 @@ class BatchProcessor:
             except Rejection as rejection:
                 result.dead.append(_dead(item, rejection))
                 continue
+            counts[(item.topic, event.type)] += 1
             if applied:
                 reps[event.rep_id] = state
                 touched[event.rep_id] = state
                 result.applied += 1
             else:
                 result.duplicates += 1
+        for (topic, kind), count in counts.items():
+            self.metrics.events_in.labels(topic, kind).inc(count)
         self._maybe_prune(partition, reps, touched)
         for state in touched.values():
             self.states.save(partition, state)

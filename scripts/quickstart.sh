@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# The quick start: local stack + a worker + simulated CRM traffic, then where to look.
+#   bash scripts/quickstart.sh          start everything (re-run safe)
+#   bash scripts/quickstart.sh down     stop the worker and simulator (by PID), then the stack
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+dev_dir="${KPI_DEV_DIR:-$(pwd)/.kpi-dev}"
+run_dir="$dev_dir/run"
+logs_dir="$dev_dir/logs"
+web_port="${KPI_WEB_PORT:-6066}"
+prom_port="${KPI_PROMETHEUS_PORT:-9090}"
+am_port="${KPI_ALERTMANAGER_PORT:-9093}"
+export KPI_DEV_DIR="$dev_dir"
+
+stop_pid() {  # stop_pid NAME: SIGTERM the process group recorded in run/NAME.pid, then SIGKILL
+  local file="$run_dir/$1.pid"
+  [ -f "$file" ] || return 0
+  local pid
+  pid=$(cat "$file")
+  if kill -0 "$pid" 2>/dev/null; then
+    echo "[quickstart] stopping $1 (pid $pid)"
+    kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 1 30); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
+    kill -KILL -- "-$pid" 2>/dev/null || true
+  fi
+  rm -f "$file"
+}
+
+if [ "${1:-up}" = "down" ]; then
+  stop_pid simulator
+  stop_pid worker
+  if [ -x .venv/bin/kpi-monitor ]; then .venv/bin/kpi-monitor dev down; fi
+  exit 0
+fi
+
+bash scripts/install-system-deps.sh
+bash scripts/bootstrap.sh
+.venv/bin/kpi-monitor dev up
+mkdir -p "$run_dir" "$logs_dir"
+
+start_bg() {  # start_bg NAME CMD...: run in its own session, log and PID under .kpi-dev
+  local name=$1; shift
+  if [ -f "$run_dir/$name.pid" ] && kill -0 "$(cat "$run_dir/$name.pid")" 2>/dev/null; then
+    echo "[quickstart] $name already running (pid $(cat "$run_dir/$name.pid"))"
+    return 0
+  fi
+  setsid "$@" >>"$logs_dir/$name.log" 2>&1 < /dev/null &
+  echo $! > "$run_dir/$name.pid"
+  echo "[quickstart] started $name (pid $!, log $logs_dir/$name.log)"
+}
+
+start_bg worker env KPI_WEB_PORT="$web_port" .venv/bin/kpi-monitor worker
+echo -n "[quickstart] waiting for the worker to be ready "
+for _ in $(seq 1 120); do
+  if curl -fsS "http://127.0.0.1:$web_port/readyz" >/dev/null 2>&1; then echo " ready"; break; fi
+  if ! kill -0 "$(cat "$run_dir/worker.pid")" 2>/dev/null; then
+    echo; echo "[quickstart] the worker exited; last log lines:" >&2
+    tail -n 30 "$logs_dir/worker.log" >&2; exit 1
+  fi
+  echo -n "."; sleep 1
+done
+# Three weeks of history for 12 reps, then live traffic at 20 events/s.
+start_bg simulator .venv/bin/kpi-monitor simulate --scenario "${KPI_SCENARIO:-steady}" --reps 12 --days 21 --rate 20
+
+echo -n "[quickstart] waiting for the first KPIs "
+for _ in $(seq 1 60); do
+  if curl -fsS "http://127.0.0.1:$web_port/metrics" 2>/dev/null | grep -q '^sales_visits{'; then echo " flowing"; break; fi
+  echo -n "."; sleep 1
+done
+applied=$(curl -fsS "http://127.0.0.1:$web_port/metrics" | awk '/^kpi_events_applied_total/ {print $2}')
+cat <<MSG
+
+The service is running on simulated CRM traffic (events applied so far: ${applied:-0}).
+  Metrics (Prometheus format)   http://127.0.0.1:$web_port/metrics
+  KPI API, one rep this month   http://127.0.0.1:$web_port/kpis/reps/rep-001?period=month
+  Health / readiness            http://127.0.0.1:$web_port/healthz   http://127.0.0.1:$web_port/readyz
+  Prometheus alerts             http://127.0.0.1:$prom_port/alerts
+  Prometheus queries            http://127.0.0.1:$prom_port/graph?g0.expr=sum%20by%20(team)%20(sales_revenue%7Bperiod%3D%22month%22%2Cwindow%3D%22current%22%7D)
+  Alertmanager                  http://127.0.0.1:$am_port/
+Logs: $logs_dir/   Stop everything: bash scripts/quickstart.sh down
+MSG
