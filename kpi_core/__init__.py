@@ -1,1 +1,1 @@
-"""The pure KPI core: events, calendar periods, state transitions, derived KPIs; no Kafka, Redis or Prometheus."""
+"""The pure KPI core: events, periods, state transitions, derived KPIs; no Kafka/Redis/Prometheus."""

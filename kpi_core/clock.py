@@ -1,4 +1,4 @@
-"""Injected clocks: the wall clock by default, or the highest event time seen (`KPI_CLOCK=event`)."""
+"""Injected clocks: the wall clock by default, or the highest event time seen (KPI_CLOCK=event)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Field-level wire form of a rep's state: each part (bucket, deal, target, seen ids of an hour) encodes alone."""
+"""Field-level wire form of a rep's state: each part (bucket, deal, target, seen ids) encodes alone."""
 
 from __future__ import annotations
 
@@ -170,7 +170,9 @@ def encode_all(state: RepState) -> dict[str, bytes]:
     names.update(f"t|{kind}|{start}" for kind, start in state.targets)
     names.update(f"d|{d}" for d in state.deals)
     names.update(
-        f"s|{hour}|{index}" for hour, chunks in state.seen_chunks.items() for index in range(len(chunks))
+        f"s|{hour}|{index}"
+        for hour, chunks in state.seen_chunks.items()
+        for index in range(len(chunks))
     )
     out: dict[str, bytes] = {}
     for name in names:

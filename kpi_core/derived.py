@@ -11,7 +11,9 @@ _RATIO_PLACES = Decimal("0.0001")
 _CENTS = Decimal("0.01")
 
 
-def ratio(numerator: Decimal | int, denominator: Decimal | int, scale: Decimal | int = 1) -> Decimal | None:
+def ratio(
+    numerator: Decimal | int, denominator: Decimal | int, scale: Decimal | int = 1
+) -> Decimal | None:
     if not denominator:
         return None
     return Decimal(numerator) * Decimal(scale) / Decimal(denominator)
@@ -69,7 +71,9 @@ def derived_kpis(
     }
 
 
-def pipeline_coverage(weighted: Decimal, target: Decimal | None, revenue: Decimal) -> Decimal | None:
+def pipeline_coverage(
+    weighted: Decimal, target: Decimal | None, revenue: Decimal
+) -> Decimal | None:
     """weighted_pipeline / (target - revenue); undefined without a target or once it is met."""
     if target is None or target - revenue <= 0:
         return None

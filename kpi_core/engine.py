@@ -17,7 +17,7 @@ from kpi_rules import Rules
 
 
 class KpiEngine:
-    """Pure KPI processing over a mapping of rep states (a dict here, a Faust table in the worker)."""
+    """Pure KPI processing over rep states (a dict in `report`, the Redis-backed table in a worker)."""
 
     def __init__(self, rules: Rules, clock: KpiClock | None = None):
         self.rules = rules
@@ -57,10 +57,16 @@ class KpiEngine:
 
     def view(self, state: RepState, now: datetime | None = None) -> RepView:
         horizon = Horizon.at(now or self.clock.now(), self.calendar, self.keep)
-        return RepView(state, self.calendar, horizon, self.rules.alerts.pipeline_coverage_low.period)
+        return RepView(
+            state, self.calendar, horizon, self.rules.alerts.pipeline_coverage_low.period
+        )
 
     def prune(self, state: RepState, now: datetime | None = None) -> None:
-        state.prune(self.horizon(now or self.clock.now()), self.clock.wall().timestamp(), self.dedupe_seconds)
+        state.prune(
+            self.horizon(now or self.clock.now()),
+            self.clock.wall().timestamp(),
+            self.dedupe_seconds,
+        )
 
 
 def replay(engine: KpiEngine, events: Iterable[Any]) -> tuple[dict[str, RepState], Counter[str]]:
@@ -68,7 +74,7 @@ def replay(engine: KpiEngine, events: Iterable[Any]) -> tuple[dict[str, RepState
     events = list(events)
     wall = engine.clock.wall()
     if engine.clock.mode == "event":
-        # The clock is the highest event time of the whole input, so the order of lines is irrelevant.
+        # The clock is the highest event time of the whole input: the order of lines is irrelevant.
         for event in events:
             if not engine.is_future(event, wall):
                 engine.clock.observe(event.occurred_at)

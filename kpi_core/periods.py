@@ -1,4 +1,4 @@
-"""Calendar periods (day, ISO week, month, fiscal quarter and year) in an IANA time zone, DST-correct."""
+"""Calendar periods (day, ISO week, month, fiscal quarter, year) in an IANA time zone, DST-safe."""
 
 from __future__ import annotations
 

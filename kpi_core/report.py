@@ -28,12 +28,31 @@ TABLE_COLUMNS: tuple[tuple[str, str], ...] = (
     ("cycle d", "derived.avg_cycle_days"),
 )
 CSV_COLUMNS: tuple[str, ...] = (
-    "rep_id", "team", "region", "period", "start", "visits", "deals_created", "deals_won",
-    "deals_lost", "quotes_sent", "revenue", "target", "cycle_seconds_sum", "cycle_seconds_count",
-    "first_response_seconds_sum", "first_response_seconds_count",
-    "derived.growth_pct", "derived.attainment_pct", "derived.projected_attainment_pct",
-    "derived.win_rate_pct", "derived.quote_to_close_pct", "derived.lead_conversion_pct",
-    "derived.avg_deal_size", "derived.avg_cycle_days", "derived.avg_first_response_hours",
+    "rep_id",
+    "team",
+    "region",
+    "period",
+    "start",
+    "visits",
+    "deals_created",
+    "deals_won",
+    "deals_lost",
+    "quotes_sent",
+    "revenue",
+    "target",
+    "cycle_seconds_sum",
+    "cycle_seconds_count",
+    "first_response_seconds_sum",
+    "first_response_seconds_count",
+    "derived.growth_pct",
+    "derived.attainment_pct",
+    "derived.projected_attainment_pct",
+    "derived.win_rate_pct",
+    "derived.quote_to_close_pct",
+    "derived.lead_conversion_pct",
+    "derived.avg_deal_size",
+    "derived.avg_cycle_days",
+    "derived.avg_first_response_hours",
     "derived.visits_per_win",
 )
 
@@ -58,7 +77,9 @@ def build_report(lines: Iterable[bytes], engine: KpiEngine) -> dict[str, Any]:
     return report_document(states, engine, rejected)
 
 
-def report_document(states: dict[str, RepState], engine: KpiEngine, rejected: Counter[str]) -> dict[str, Any]:
+def report_document(
+    states: dict[str, RepState], engine: KpiEngine, rejected: Counter[str]
+) -> dict[str, Any]:
     periods: list[dict[str, Any]] = []
     pipeline: list[dict[str, Any]] = []
     now = engine.clock.now()
@@ -94,7 +115,8 @@ def render_table(document: dict[str, Any], out: IO[str]) -> None:
 
     def line(cells: list[str]) -> str:
         return "  ".join(
-            c.rjust(w) if i in numeric else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths, strict=True))
+            c.rjust(w) if i in numeric else c.ljust(w)
+            for i, (c, w) in enumerate(zip(cells, widths, strict=True))
         ).rstrip()
 
     out.write(line(headers) + "\n")

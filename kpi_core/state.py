@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import lru_cache
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
 from kpi_core.aggregates import ZERO, Agg
@@ -38,7 +38,7 @@ class Won:
 
 @dataclass(slots=True)
 class DealState:
-    """What is known of one deal; every attribute is latest-by-event-time or a set, so order-free."""
+    """What is known of one deal; each attribute is latest-by-event-time or a set: order-free."""
 
     created_at: datetime | None = None
     channel: tuple[datetime, str, str] | None = None  # (at, event_id, channel) of deal.created
@@ -87,7 +87,9 @@ class RepState:
     team: str = "unknown"
     region: str = "unknown"
     label_key: tuple[datetime, str] = (_EPOCH, "")  # event time and id of the latest event
-    buckets: dict[str, dict[Any, Agg]] = field(default_factory=lambda: {k: {} for k in BUCKET_KINDS})
+    buckets: dict[str, dict[Any, Agg]] = field(
+        default_factory=lambda: {k: {} for k in BUCKET_KINDS}
+    )
     targets: dict[tuple[str, date], tuple[datetime, str, Decimal]] = field(default_factory=dict)
     deals: dict[str, DealState] = field(default_factory=dict)
     # event_id -> wall-clock hour (epoch // 3600) it was first seen. The ids are stored in

@@ -10,7 +10,7 @@ from typing import Any
 
 from kpi_core.aggregates import ZERO
 from kpi_core.events import Rejection
-from kpi_core.periods import Calendar, period_start, period_start
+from kpi_core.periods import Calendar, period_start
 from kpi_core.state import (
     META_FIELD,
     DealState,

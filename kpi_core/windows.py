@@ -39,9 +39,7 @@ def additive_values(agg: Agg, target: Decimal | None) -> dict[str, Any]:
         "deals_lost": agg.deals_lost,
         "quotes_sent": agg.quotes_sent,
         "revenue": money(agg.revenue),
-        "revenue_by_channel": {
-            c: money(v) for c, v in sorted(agg.revenue_by_channel.items()) if v
-        },
+        "revenue_by_channel": {c: money(v) for c, v in sorted(agg.revenue_by_channel.items()) if v},
         "cycle_seconds_sum": seconds(agg.cycle_us_sum),
         "cycle_seconds_count": agg.cycle_count,
         "first_response_seconds_sum": seconds(agg.first_response_us_sum),
@@ -53,7 +51,9 @@ def additive_values(agg: Agg, target: Decimal | None) -> dict[str, Any]:
 class RepView:
     """Read-only KPI rows of one rep at one `now` (the same code serves report and HTTP)."""
 
-    def __init__(self, state: RepState, calendar: Calendar, horizon: Horizon, coverage_period: str = "month"):
+    def __init__(
+        self, state: RepState, calendar: Calendar, horizon: Horizon, coverage_period: str = "month"
+    ):
         self.state = state
         self.calendar = calendar
         self.horizon = horizon
@@ -74,11 +74,14 @@ class RepView:
         return self.state.buckets[kind].get(start) or Agg()
 
     def to_date(self, kind: str, start: date, cutoff: timedelta) -> Agg | None:
-        """The period from `start` up to the same elapsed point `cutoff` (local days, or time for `day`)."""
+        """The period from `start` up to the elapsed point `cutoff` (local days; time for `day`)."""
         total = Agg()
         if kind == "day":
             begin, end = self.calendar.bounds("day", start)
-            first, stop = slot_of(begin), slot_of(min(begin + cutoff, end) - timedelta(microseconds=1))
+            first, stop = (
+                slot_of(begin),
+                slot_of(min(begin + cutoff, end) - timedelta(microseconds=1)),
+            )
             if first < self.horizon.oldest["slot"]:
                 return None
             for slot, agg in self.state.buckets["slot"].items():
@@ -146,8 +149,13 @@ class RepView:
             return None
         compared = self.to_date(kind, shift(kind, previous, -1), cutoff)
         begin, end = self.calendar.bounds(kind, previous)
-        point = min(begin + cutoff, end) if kind == "day" else min(
-            self.calendar.bounds("day", min(previous + cutoff, shift(kind, previous, 1)))[0], end
+        point = (
+            min(begin + cutoff, end)
+            if kind == "day"
+            else min(
+                self.calendar.bounds("day", min(previous + cutoff, shift(kind, previous, 1)))[0],
+                end,
+            )
         )
         elapsed = self.calendar.elapsed_fraction(kind, previous, point)
         return self.row(kind, previous, agg, compared, elapsed)

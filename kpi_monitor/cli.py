@@ -33,25 +33,45 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    dev = sub.add_parser("dev", help="the local stack without Docker (Kafka, Redis, Prometheus, Alertmanager)")
+    dev = sub.add_parser(
+        "dev", help="the local stack without Docker (Kafka, Redis, Prometheus, Alertmanager)"
+    )
     dev.add_argument("action", choices=("up", "down", "status"))
-    dev.add_argument("--data-dir", default=None, help="stack data, logs and PID files (default ./.kpi-dev)")
+    dev.add_argument(
+        "--data-dir", default=None, help="stack data, logs and PID files (default ./.kpi-dev)"
+    )
     _add_rules(dev)
 
     worker = sub.add_parser("worker", help="run a streaming worker (settings from KPI_* variables)")
-    worker.add_argument("--web-port", type=int, default=None, help="HTTP port (default 6066, KPI_WEB_PORT)")
-    worker.add_argument("--clock", choices=("wall", "event"), default=None, help="KPI clock (KPI_CLOCK)")
+    worker.add_argument(
+        "--web-port", type=int, default=None, help="HTTP port (default 6066, KPI_WEB_PORT)"
+    )
+    worker.add_argument(
+        "--clock", choices=("wall", "event"), default=None, help="KPI clock (KPI_CLOCK)"
+    )
     _add_rules(worker)
 
     simulate = sub.add_parser("simulate", help="publish synthetic CRM traffic")
-    simulate.add_argument("--scenario", default="steady", help="steady | decline | visits-drop | pace-behind | messy")
+    simulate.add_argument(
+        "--scenario", default="steady", help="steady | decline | visits-drop | pace-behind | messy"
+    )
     simulate.add_argument("--reps", type=int, default=12)
-    simulate.add_argument("--rate", type=float, default=50.0, help="events per second; 0 = as fast as possible")
-    simulate.add_argument("--count", type=int, default=0, help="stop after N events (0 = run until stopped)")
+    simulate.add_argument(
+        "--rate", type=float, default=50.0, help="events per second; 0 = as fast as possible"
+    )
+    simulate.add_argument(
+        "--count", type=int, default=0, help="stop after N events (0 = run until stopped)"
+    )
     simulate.add_argument("--seed", type=int, default=1)
-    simulate.add_argument("--days", type=int, default=0, help="backfill N days of history first (sent at full speed)")
-    simulate.add_argument("--history-per-hour", type=float, default=40.0, help="history events per business hour")
-    simulate.add_argument("--output", type=Path, default=None, help="write JSONL to a file instead of Kafka")
+    simulate.add_argument(
+        "--days", type=int, default=0, help="backfill N days of history first (sent at full speed)"
+    )
+    simulate.add_argument(
+        "--history-per-hour", type=float, default=40.0, help="history events per business hour"
+    )
+    simulate.add_argument(
+        "--output", type=Path, default=None, help="write JSONL to a file instead of Kafka"
+    )
     _add_rules(simulate)
 
     publish = sub.add_parser("publish", help="publish a CRM export file (JSONL) into Kafka")
@@ -62,7 +82,9 @@ def build_parser() -> argparse.ArgumentParser:
     report = sub.add_parser("report", help="KPIs from an event file, no services needed")
     report.add_argument("events", type=Path, help="JSONL file, one event per line ('-' for stdin)")
     report.add_argument("--format", choices=("json", "table", "csv"), default="table")
-    report.add_argument("--clock", choices=("wall", "event"), default=None, help="KPI clock (KPI_CLOCK)")
+    report.add_argument(
+        "--clock", choices=("wall", "event"), default=None, help="KPI clock (KPI_CLOCK)"
+    )
     _add_rules(report)
 
     rules = sub.add_parser("rules", help="generate Prometheus rules and Grafana dashboards")
@@ -81,7 +103,7 @@ def _report(args: argparse.Namespace) -> int:
     mode = args.clock or os.environ.get("KPI_CLOCK", "wall")
     if mode not in ("wall", "event"):
         raise RulesError(f"KPI_CLOCK must be 'wall' or 'event', got {mode!r}")
-    engine = KpiEngine(rules, KpiClock(mode=mode))
+    engine = KpiEngine(rules, KpiClock(mode="event" if mode == "event" else "wall"))
     if str(args.events) == "-":
         document = build_report(sys.stdin.buffer, engine)
     else:
@@ -131,7 +153,10 @@ def _publish(args: argparse.Namespace) -> int:
 
 
 def _rules(args: argparse.Namespace) -> int:
-    print("kpi-monitor rules: generation of Prometheus rules and dashboards is not built yet", file=sys.stderr)
+    print(
+        "kpi-monitor rules: generation of Prometheus rules and dashboards is not built yet",
+        file=sys.stderr,
+    )
     return 2
 
 

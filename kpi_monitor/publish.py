@@ -18,14 +18,16 @@ TYPE_PREFIXES = ("deal.", "visit.", "quote.", "target.")
 
 async def publish_file(settings: Settings, path: Path, rate: float = 0.0) -> Counter[str]:
     """Publish every line whose `type` names a contract topic; count what was sent and refused.
-    Validation of the events themselves is the worker's job (bad ones reach the dead-letter topic)."""
+    Validating the events is the worker's job (bad ones reach the dead-letter topic)."""
     from aiokafka import AIOKafkaProducer
 
     from streams.topics import ensure_topics
 
     await ensure_topics(settings)
     summary: Counter[str] = Counter()
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, linger_ms=10, acks="all")
+    producer = AIOKafkaProducer(
+        bootstrap_servers=settings.kafka_bootstrap, linger_ms=10, acks="all"
+    )
     await producer.start()
     started = time.monotonic()
     try:
@@ -43,7 +45,9 @@ async def publish_file(settings: Settings, path: Path, rate: float = 0.0) -> Cou
                     key = key_for(event) if kind == "target.set" else None
                 except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
                     summary["refused"] += 1
-                    print(f"publish: line {number}: no contract event type; not sent", file=sys.stderr)
+                    print(
+                        f"publish: line {number}: no contract event type; not sent", file=sys.stderr
+                    )
                     continue
                 await producer.send(topic, raw, key=key)
                 summary["sent"] += 1
@@ -54,7 +58,10 @@ async def publish_file(settings: Settings, path: Path, rate: float = 0.0) -> Cou
                         await asyncio.sleep(ahead)
                 if summary["sent"] % 10_000 == 0:
                     elapsed = time.monotonic() - started
-                    print(f"publish: {summary['sent']} sent ({summary['sent'] / elapsed:,.0f}/s)", file=sys.stderr)
+                    print(
+                        f"publish: {summary['sent']} sent ({summary['sent'] / elapsed:,.0f}/s)",
+                        file=sys.stderr,
+                    )
         await producer.flush()
     finally:
         await producer.stop()
@@ -67,5 +74,7 @@ def run_publish(settings: Settings, path: Path, rate: float = 0.0) -> int:
         return 2
     summary = asyncio.run(publish_file(settings, path, rate))
     types = ", ".join(f"{k[5:]} {v}" for k, v in sorted(summary.items()) if k.startswith("type:"))
-    print(f"publish: sent {summary['sent']} ({types}); refused {summary['refused']}", file=sys.stderr)
+    print(
+        f"publish: sent {summary['sent']} ({types}); refused {summary['refused']}", file=sys.stderr
+    )
     return 1 if summary["refused"] else 0

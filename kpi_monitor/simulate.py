@@ -1,4 +1,4 @@
-"""`kpi-monitor simulate`: synthetic CRM traffic to Kafka (or a JSONL file), optionally backfilled."""
+"""`kpi-monitor simulate`: synthetic CRM traffic to Kafka or a JSONL file, optionally backfilled."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 
 from kpi_monitor.settings import Settings
-from kpi_monitor.traffic import TrafficGenerator
+from kpi_monitor.traffic import RAW, TrafficGenerator, messy
 from kpi_rules import Rules
 
 TOPIC_OF_TYPE = {"deal": "deals", "visit": "visits", "quote": "quotes", "target": "targets"}
@@ -26,12 +26,14 @@ def topic_for(settings: Settings, event: dict[str, Any]) -> str:
 
 def key_for(event: dict[str, Any]) -> bytes | None:
     """Targets go to a compacted topic, which needs keys: latest target per rep and period."""
-    if event["type"] == "target.set":
+    if event.get("type") == "target.set" and "period" in event and "rep_id" in event:
         return f"{event['rep_id']}|{event['period']}|{event['period_start']}".encode()
     return None
 
 
-def history(gen: TrafficGenerator, days: int, per_hour: float, now: datetime) -> Iterator[dict[str, Any]]:
+def history(
+    gen: TrafficGenerator, days: int, per_hour: float, now: datetime
+) -> Iterator[dict[str, Any]]:
     """`days` of business-hours history up to `now`; a scenario's change starts halfway."""
     if days <= 0:
         return
@@ -43,10 +45,28 @@ def history(gen: TrafficGenerator, days: int, per_hour: float, now: datetime) ->
         yield event
 
 
-def planned_events(rules: Rules, args: argparse.Namespace, now: datetime) -> tuple[Iterator[dict[str, Any]], Iterator[dict[str, Any]]]:
+def planned_events(
+    rules: Rules, args: argparse.Namespace, now: datetime
+) -> tuple[Iterator[dict[str, Any]], Iterator[dict[str, Any]]]:
     """(history sent as fast as possible, then live traffic at the requested rate)."""
     gen = TrafficGenerator(rules, reps=args.reps, seed=args.seed, scenario=args.scenario)
-    return history(gen, args.days, args.history_per_hour, now), _live(gen, now)
+    past, live = history(gen, args.days, args.history_per_hour, now), _live(gen, now)
+    if args.scenario == "messy":
+        return messy(past, args.seed), messy(live, args.seed + 1)
+    return past, live
+
+
+def encode(event: dict[str, Any]) -> bytes:
+    raw = event.get(RAW)
+    return raw if isinstance(raw, bytes) else orjson.dumps(event)
+
+
+def topic_for_any(settings: Settings, event: dict[str, Any]) -> str:
+    """Malformed messages go where their type says, or to the visits topic when it cannot tell."""
+    kind = event.get("type")
+    if isinstance(kind, str) and kind.split(".")[0] in TOPIC_OF_TYPE:
+        return topic_for(settings, event)
+    return settings.topic("visits")
 
 
 def _live(gen: TrafficGenerator, origin: datetime) -> Iterator[dict[str, Any]]:
@@ -68,7 +88,7 @@ def run_simulation(settings: Settings, rules: Rules, args: argparse.Namespace) -
             for event in itertools.chain(past, live):
                 if written >= count:
                     break
-                handle.write(orjson.dumps(event) + b"\n")
+                handle.write(encode(event) + b"\n")
                 written += 1
         print(f"wrote {written} events to {args.output}", file=sys.stderr)
         return 0
@@ -87,12 +107,14 @@ async def _publish(
     from streams.topics import ensure_topics
 
     await ensure_topics(settings)
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, linger_ms=10, acks="all")
+    producer = AIOKafkaProducer(
+        bootstrap_servers=settings.kafka_bootstrap, linger_ms=10, acks="all"
+    )
     await producer.start()
     sent = 0
     try:
         for event in past:
-            await producer.send(topic_for(settings, event), orjson.dumps(event), key=key_for(event))
+            await producer.send(topic_for_any(settings, event), encode(event), key=key_for(event))
             sent += 1
             if count and sent >= count:
                 break
@@ -102,7 +124,7 @@ async def _publish(
         started = time.monotonic()
         while not count or sent < count:
             event = next(live)
-            await producer.send(topic_for(settings, event), orjson.dumps(event), key=key_for(event))
+            await producer.send(topic_for_any(settings, event), encode(event), key=key_for(event))
             sent += 1
             live_sent += 1
             if rate > 0:

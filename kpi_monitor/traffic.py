@@ -28,7 +28,9 @@ class Rep:
     rep_id: str
     team: str
     region: str
-    open_deals: list[tuple[str, str, Decimal, str]] = field(default_factory=list)  # id, customer, amount, stage
+    open_deals: list[tuple[str, str, Decimal, str]] = field(
+        default_factory=list
+    )  # id, customer, amount, stage
 
 
 @dataclass
@@ -48,9 +50,7 @@ class TrafficGenerator:
         if self.scenario not in SCENARIOS:
             raise ValueError(f"unknown scenario {self.scenario!r}; allowed: {', '.join(SCENARIOS)}")
         self._rng = random.Random(self.seed)
-        self._reps = [
-            Rep(f"rep-{i:03d}", *TEAMS[i % len(TEAMS)]) for i in range(1, self.reps + 1)
-        ]
+        self._reps = [Rep(f"rep-{i:03d}", *TEAMS[i % len(TEAMS)]) for i in range(1, self.reps + 1)]
         self.calendar = Calendar(self.rules.zone, self.rules.fiscal_year_start_month)
         self.stages = list(self.rules.stages)
 
@@ -138,12 +138,14 @@ class TrafficGenerator:
         """How much this scenario weakens `rep` at `at` (0 = normal)."""
         if self.scenario == "decline" and rep.team == self.declining_team:
             days = (at - origin).total_seconds() / 86400
-            return min(0.9, max(0.0, days / 30)) if days > 0 else 0.0
+            return min(0.9, days / 10) if days > 0 else 0.0
         if self.scenario == "pace-behind":
             return 0.6
         return 0.0
 
-    def events(self, start: datetime, per_hour: float, origin: datetime | None = None) -> Iterator[dict[str, Any]]:
+    def events(
+        self, start: datetime, per_hour: float, origin: datetime | None = None
+    ) -> Iterator[dict[str, Any]]:
         """Endless events from `start`, about `per_hour` per business hour, weekdays only.
         `origin` is when a scenario's change begins (default: `start`)."""
         origin = origin or start
@@ -156,12 +158,12 @@ class TrafficGenerator:
                 month = this_month
                 yield from self.targets(at)
             if local.weekday() >= 5 or not 8 <= local.hour < 18:
-                at += timedelta(minutes=30)
+                at += timedelta(minutes=15)  # outside business hours: move on, emit nothing
                 continue
-            at += timedelta(seconds=self._rng.expovariate(per_hour / 3600))
             event = self.next_activity(at, origin)
             if event is not None:
                 yield event
+            at += timedelta(seconds=self._rng.expovariate(per_hour / 3600))
 
     def next_activity(self, at: datetime, origin: datetime) -> dict[str, Any] | None:
         """One event of a random rep at `at` (None when the scenario suppresses it)."""
@@ -170,3 +172,47 @@ class TrafficGenerator:
             if self._rng.random() < 0.6:
                 return None
         return self._activity(rep, at, self._decline(rep, at, origin))
+
+
+RAW = "__raw__"  # an event dict carrying this key stands for raw (invalid) message bytes
+
+
+def messy(events: Iterator[dict[str, Any]], seed: int = 1) -> Iterator[dict[str, Any]]:
+    """Real-world mess around valid events: CRM retries (duplicates), out-of-order delivery,
+    events older than any retained period, and malformed messages of every rejection kind."""
+    rng = random.Random(seed)
+    held: list[dict[str, Any]] = []
+    for event in events:
+        roll = rng.random()
+        if roll < 0.05:
+            yield dict(event)  # a retry: the same event_id twice
+        elif roll < 0.10:
+            held.append(event)  # delivered later, after newer events
+            continue
+        elif roll < 0.13:
+            yield _malformed(event, rng)
+        yield event
+        if held and rng.random() < 0.3:
+            yield held.pop(0)
+    yield from held
+
+
+def _malformed(event: dict[str, Any], rng: random.Random) -> dict[str, Any]:
+    bad = dict(event)
+    bad["event_id"] = f"{event['event_id']}-bad"
+    kind = rng.choice(("json", "naive", "negative", "type", "missing", "currency", "late"))
+    if kind == "json":
+        return {RAW: b'{"event_id": "broken", "type": "visit.completed", '}
+    if kind == "naive":
+        bad["occurred_at"] = str(bad["occurred_at"])[:19]
+    elif kind == "negative" and "amount" in bad:
+        bad["amount"] = "-" + str(bad["amount"])
+    elif kind == "type":
+        bad["type"] = "deal.exploded"
+    elif kind == "currency" and "currency" in bad:
+        bad["currency"] = "XXX"
+    elif kind == "late":
+        bad["occurred_at"] = "2001-01-01T09:00:00+00:00"
+    else:
+        bad.pop("rep_id", None)
+    return bad

@@ -54,7 +54,9 @@ def parse_rules(data: Any, source: Path | str = "<rules>") -> Rules:
     except ValidationError as exc:
         if any(item["type"] == "extra_forbidden" for item in exc.errors()):
             allowed = ", ".join(sorted(Rules.model_fields))
-            raise RulesError(_format(exc, Path(str(source))) + f"\n  allowed top-level keys: {allowed}") from None
+            raise RulesError(
+                _format(exc, Path(str(source))) + f"\n  allowed top-level keys: {allowed}"
+            ) from None
         raise RulesError(_format(exc, Path(str(source)))) from None
 
 

@@ -11,6 +11,10 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 PeriodKind = Literal["day", "week", "month", "quarter", "year"]
 PERIOD_KINDS: tuple[PeriodKind, ...] = ("day", "week", "month", "quarter", "year")
 CHANNELS: tuple[str, ...] = ("phone", "email", "visit", "web", "referral", "event", "other")
+Severity = Literal["info", "warning", "critical", "page"]
+# Label a business alert is evaluated and grouped by (the recording-rule level it reads).
+AlertScope = Literal["rep", "team", "region"]
+_DURATION = r"^\d+[smhd]$"
 
 
 class _Strict(BaseModel):
@@ -20,7 +24,9 @@ class _Strict(BaseModel):
 class Keep(_Strict):
     """How many periods of each kind are retained (the current one included)."""
 
-    hour: int = Field(default=72, ge=25, le=24 * 31, description="hours kept, for day-level like-for-like")
+    hour: int = Field(
+        default=72, ge=25, le=24 * 31, description="hours kept, for day-level like-for-like"
+    )
     day: int = Field(default=400, ge=2, le=3660)
     week: int = Field(default=60, ge=2, le=520)
     month: int = Field(default=26, ge=2, le=240)
@@ -34,13 +40,20 @@ class DeclineAlert(_Strict):
     period: PeriodKind = "month"
     for_: str = Field(default="30m", alias="for", pattern=r"^\d+[smhd]$")
     severity: Literal["info", "warning", "critical", "page"] = "warning"
+    scope: AlertScope = Field(default="team", description="rep | team | region (default team)")
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
 class DownTrendAlert(_Strict):
     consecutive_periods: int = Field(default=3, ge=2, le=12)
     period: PeriodKind = "month"
+    for_: str = Field(
+        default="1h", alias="for", pattern=_DURATION,
+        description="how long the trend must hold before the alert fires (default 1h)",
+    )
     severity: Literal["info", "warning", "critical", "page"] = "warning"
+    scope: AlertScope = Field(default="team", description="rep | team | region (default team)")
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
 class VisitsDropAlert(_Strict):
@@ -49,6 +62,7 @@ class VisitsDropAlert(_Strict):
     period: PeriodKind = "week"
     for_: str = Field(default="1h", alias="for", pattern=r"^\d+[smhd]$")
     severity: Literal["info", "warning", "critical", "page"] = "warning"
+    scope: AlertScope = Field(default="team", description="rep | team | region (default team)")
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
@@ -58,6 +72,7 @@ class PaceBehindAlert(_Strict):
     period: PeriodKind = "month"
     for_: str = Field(default="1h", alias="for", pattern=r"^\d+[smhd]$")
     severity: Literal["info", "warning", "critical", "page"] = "warning"
+    scope: AlertScope = Field(default="team", description="rep | team | region (default team)")
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
@@ -65,13 +80,19 @@ class QuoteToCloseAlert(_Strict):
     threshold_pct: Decimal = Field(default=Decimal(10), gt=0, le=100)
     min_quotes: int = Field(default=20, ge=1)
     period: PeriodKind = "month"
+    for_: str = Field(default="1h", alias="for", pattern=_DURATION, description="default 1h")
     severity: Literal["info", "warning", "critical", "page"] = "info"
+    scope: AlertScope = Field(default="team", description="rep | team | region (default team)")
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
 class CoverageAlert(_Strict):
     threshold: Decimal = Field(default=Decimal(2), gt=0)
     period: PeriodKind = "month"
+    for_: str = Field(default="1h", alias="for", pattern=_DURATION, description="default 1h")
     severity: Literal["info", "warning", "critical", "page"] = "warning"
+    scope: AlertScope = Field(default="team", description="rep | team | region (default team)")
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
 class ServiceAlerts(_Strict):
@@ -79,6 +100,31 @@ class ServiceAlerts(_Strict):
     dead_letter_rate_per_s: Decimal = Field(default=Decimal("0.1"), ge=0)
     no_events_for: str = Field(default="15m", pattern=r"^\d+[smhd]$")
     severity: Literal["info", "warning", "critical", "page"] = "critical"
+    worker_down_for: str = Field(
+        default="1m", pattern=_DURATION, description="KpiWorkerDown: scrape failing this long (default 1m)"
+    )
+    for_: str = Field(
+        default="5m", alias="for", pattern=_DURATION,
+        description="KpiConsumerLagHigh / KpiDeadLetterRising / KpiNoEvents: condition held this long (default 5m)",
+    )
+    rate_window: str = Field(
+        default="5m", pattern=_DURATION, description="KpiDeadLetterRising: rate() window (default 5m)"
+    )
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class Notify(_Strict):
+    """Alertmanager routing, written to prometheus/alertmanager.yml by `kpi-monitor rules`."""
+
+    webhook_url: str = Field(
+        default="http://127.0.0.1:5001/hook",
+        pattern=r"^https?://\S+$",
+        description="on-call webhook every alert is sent to (default http://127.0.0.1:5001/hook)",
+    )
+    group_wait: str = Field(default="30s", pattern=_DURATION, description="default 30s")
+    group_interval: str = Field(default="5m", pattern=_DURATION, description="default 5m")
+    repeat_interval: str = Field(default="4h", pattern=_DURATION, description="default 4h")
+    send_resolved: bool = Field(default=True, description="also notify when an alert resolves")
 
 
 class AlertRules(_Strict):
@@ -89,6 +135,32 @@ class AlertRules(_Strict):
     quote_to_close_low: QuoteToCloseAlert = QuoteToCloseAlert()
     pipeline_coverage_low: CoverageAlert = CoverageAlert()
     service: ServiceAlerts = ServiceAlerts()
+    record_periods: tuple[PeriodKind, ...] = Field(
+        default=("week", "month", "quarter"),
+        min_length=1,
+        description=(
+            "periods the Prometheus recording rules and dashboards cover (default week, month, "
+            "quarter); the period of every alert above is recorded too"
+        ),
+    )
+    notify: Notify = Notify()
+
+    @field_validator("record_periods")
+    @classmethod
+    def _unique_periods(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if len(set(value)) != len(value):
+            raise ValueError(f"record_periods lists a period twice: {list(value)}")
+        return value
+
+    @property
+    def recorded_periods(self) -> tuple[PeriodKind, ...]:
+        """record_periods plus every alert's period, in calendar order."""
+        wanted = set(self.record_periods) | {
+            self.revenue_decline.period, self.down_trend.period, self.visits_drop.period,
+            self.target_pace_behind.period, self.quote_to_close_low.period,
+            self.pipeline_coverage_low.period,
+        }
+        return tuple(kind for kind in PERIOD_KINDS if kind in wanted)
 
 
 class Rules(_Strict):
@@ -135,7 +207,9 @@ class Rules(_Strict):
             if not stage:
                 raise ValueError("stage names must be non-empty")
             if not p.is_finite() or p < 0 or p > 1:
-                raise ValueError(f"stage {stage!r}: win probability must be between 0 and 1, got {p}")
+                raise ValueError(
+                    f"stage {stage!r}: win probability must be between 0 and 1, got {p}"
+                )
         return value
 
     @model_validator(mode="after")

@@ -36,6 +36,26 @@ def register_views(worker: Worker) -> None:
         }
         return view.json(body, status=200 if ready else 503)
 
+    @app.page("/status")
+    async def status(view: Any, request: Any) -> Any:
+        """Cheap JSON counters for scripts and benchmarks (no KPI rendering)."""
+        metrics = worker.metrics
+        store = worker.table.data
+        return view.json(
+            {
+                "ready": worker.ready(),
+                "applied": metrics.applied._value.get(),
+                "duplicates": metrics.duplicates._value.get(),
+                "owned_partitions": sorted(store.partitions()) if hasattr(store, "partitions") else [],
+                "recovery": getattr(store, "recovery_stats", None),
+                "ingest": {
+                    "polled": worker.ingest.stats.polled,
+                    "routed": worker.ingest.stats.routed,
+                    "rejected": worker.ingest.stats.rejected,
+                },
+            }
+        )
+
     @app.page("/metrics")
     async def metrics(view: Any, request: Any) -> Any:
         # aiohttp refuses a charset inside content_type; the text format is UTF-8 by definition.
@@ -83,4 +103,5 @@ async def _forward(worker: Worker, owner: str, view: Any, request: Any) -> Any:
     url = request.url.with_host(target.host).with_port(target.port)
     headers = {**request.headers, FORWARDED_HEADER: "1"}  # forwarded once: never ping-pong
     async with worker.app.http_client.get(url, headers=headers) as response:
-        return view.text(await response.text(), content_type=response.content_type, status=response.status)
+        body = await response.text()
+        return view.text(body, content_type=response.content_type, status=response.status)
