@@ -9,7 +9,7 @@ from typing import Any
 
 from kpi_core.clock import KpiClock
 from kpi_core.events import Rejection
-from kpi_core.periods import Calendar
+from kpi_core.periods import Calendar, slot_of
 from kpi_core.state import Horizon, RepState
 from kpi_core.transitions import Context, apply_event
 from kpi_core.windows import RepView
@@ -31,8 +31,10 @@ class KpiEngine:
 
     def horizon(self, now: datetime) -> Horizon:
         cached = self._horizon
-        # Retention only moves when a period boundary could be crossed; recompute per 15 minutes.
-        if cached is None or abs((now - cached.now).total_seconds()) >= 900 or now < cached.now:
+        # Retention moves only at period boundaries, which are local midnights and so always
+        # 15-minute slot boundaries (every UTC offset is a multiple of 15 minutes): recompute
+        # when `now` enters another slot.
+        if cached is None or slot_of(now) != slot_of(cached.now):
             cached = self._horizon = Horizon.at(now, self.calendar, self.keep)
         return cached
 

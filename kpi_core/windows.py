@@ -88,12 +88,24 @@ class RepView:
                 if first <= slot <= stop and slot * SLOT_SECONDS < (begin + cutoff).timestamp():
                     total.merge(agg)
             return total
-        if start < self.horizon.oldest["day"]:
-            return None
-        last = min(start + cutoff, shift(kind, start, 1))
-        for day, agg in self.state.buckets["day"].items():
-            if start <= day < last:
-                total.merge(agg)
+        last = min(start + cutoff, shift(kind, start, 1))  # exclusive local date
+        first_day = start
+        if kind in ("quarter", "year"):
+            # Whole months from their month buckets, so a year's like-for-like needs only the
+            # days of one month a year ago, not a year of day buckets.
+            while shift("month", first_day, 1) <= last:
+                if first_day < self.horizon.oldest["month"]:
+                    return None
+                month = self.state.buckets["month"].get(first_day)
+                if month is not None:
+                    total.merge(month)
+                first_day = shift("month", first_day, 1)
+        if first_day < last:
+            if first_day < self.horizon.oldest["day"]:
+                return None
+            for day, agg in self.state.buckets["day"].items():
+                if first_day <= day < last:
+                    total.merge(agg)
         return total
 
     def cutoff(self, kind: str) -> timedelta:

@@ -31,13 +31,28 @@ def _resolve(path: Path | str | None) -> Path:
     return path
 
 
+def _allowed_keys(loc: tuple[Any, ...]) -> list[str]:
+    """The keys allowed beside an unknown key at `loc` (walks the nested models)."""
+    model: Any = Rules
+    for part in loc[:-1]:
+        field = getattr(model, "model_fields", {}).get(part)
+        if field is None:
+            return []
+        model = field.annotation
+    fields = getattr(model, "model_fields", {})
+    return sorted(field.alias or name for name, field in fields.items())
+
+
 def _format(error: ValidationError, source: Path) -> str:
     lines = [f"invalid rules file {source}:"]
     for item in error.errors():
         key = ".".join(str(p) for p in item["loc"]) or "(top level)"
         message = item["msg"]
         if item["type"] == "extra_forbidden":
-            message = "unknown key"
+            allowed = _allowed_keys(tuple(item["loc"]))
+            message = "unknown key" + (f"; allowed here: {', '.join(allowed)}" if allowed else "")
+        elif item["type"] == "string_pattern_mismatch" and item["loc"] == ("currency",):
+            message = f"must be an ISO 4217 code of three capital letters such as GBP (got {item.get('input')!r})"
         elif item["type"] == "literal_error":
             message = f"{message} (got {item.get('input')!r})"
         elif item["type"] == "missing":
@@ -52,11 +67,6 @@ def parse_rules(data: Any, source: Path | str = "<rules>") -> Rules:
     try:
         return Rules.model_validate(data)
     except ValidationError as exc:
-        if any(item["type"] == "extra_forbidden" for item in exc.errors()):
-            allowed = ", ".join(sorted(Rules.model_fields))
-            raise RulesError(
-                _format(exc, Path(str(source))) + f"\n  allowed top-level keys: {allowed}"
-            ) from None
         raise RulesError(_format(exc, Path(str(source)))) from None
 
 

@@ -6,7 +6,7 @@ from decimal import Decimal
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 PeriodKind = Literal["day", "week", "month", "quarter", "year"]
 PERIOD_KINDS: tuple[PeriodKind, ...] = ("day", "week", "month", "quarter", "year")
@@ -212,11 +212,13 @@ class Rules(_Strict):
                 )
         return value
 
-    @model_validator(mode="after")
-    def _base_not_in_fx(self) -> Rules:
-        if self.currency in self.fx:
-            raise ValueError(f"fx must not list the base currency {self.currency}")
-        return self
+    @field_validator("fx")
+    @classmethod
+    def _base_not_in_fx(cls, value: dict[str, Decimal], info: ValidationInfo) -> dict[str, Decimal]:
+        base = info.data.get("currency")
+        if base is not None and base in value:
+            raise ValueError(f"must not list the base currency {base} (its rate is 1 by definition)")
+        return value
 
     @property
     def zone(self) -> ZoneInfo:
