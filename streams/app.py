@@ -135,14 +135,23 @@ def create_app(settings: Settings, rules: Rules, registry: CollectorRegistry | N
             assert processor is not None
             with metrics.batch_seconds.time():
                 result = processor.apply_batch(message.partition, message.offset, event.value)
+                sent = []
                 for dead in result.dead:
                     metrics.rejected.labels(dead.reason).inc()
-                    await deadletter.send(
-                        value=dead.raw,
-                        headers=dead_letter_headers(
-                            dead.reason, dead.error, dead.topic, dead.partition, dead.offset
-                        ),
+                    # force: not attached to the event (Faust would publish it only at the ack,
+                    # after the flush below has stored this batch's offset: a crash in between
+                    # would lose the dead letter, as the batch is then skipped on redelivery).
+                    sent.append(
+                        await deadletter.send(
+                            value=dead.raw,
+                            headers=dead_letter_headers(
+                                dead.reason, dead.error, dead.topic, dead.partition, dead.offset
+                            ),
+                            force=True,
+                        )
                     )
+                for delivery in sent:
+                    await delivery  # in Kafka before the batch counts as done
                 await _flush_until_written(worker, message.partition)
             if not result.skipped:
                 metrics.applied.inc(result.applied)

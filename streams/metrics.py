@@ -122,11 +122,12 @@ class SalesExposition:
         return lines
 
     def render(self) -> bytes:
+        states = list(self.states())  # first: loading a partition's states advances the event clock
         now = self.engine.clock.now()
         slot = int(now.timestamp()) // SLOT_SECONDS
         families: dict[str, list[str]] = {name: [] for name in FAMILY_HELP}
         seen: set[str] = set()
-        for state in self.states():
+        for state in states:
             seen.add(state.rep_id)
             stamp = (self.version(state.rep_id), slot)
             cached = self._cache.get(state.rep_id)

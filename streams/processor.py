@@ -77,6 +77,10 @@ class PartitionedStates:
             rep_id, part = split_store_key(key)
             grouped.setdefault(rep_id, []).append((part, value))
         states = {rep_id: decode_parts(rep_id, parts) for rep_id, parts in grouped.items()}
+        for rep_id in states:
+            # A (re)loaded state may hold changes made by another worker meanwhile: a new version,
+            # so no reader serves what it cached before the partition went away and came back.
+            self.versions[rep_id] = self.versions.get(rep_id, 0) + 1
         if self.observe is not None:
             for state in states.values():
                 if state.label_key[1]:  # an event was applied (not the empty default)

@@ -146,7 +146,10 @@ class WorkerProcess:
 
     def kpis(self, rep_id: str, period: str = "month") -> tuple[int, Any]:
         status, body = self.get(f"/kpis/reps/{rep_id}?period={period}")
-        return status, orjson.loads(body) if body else None
+        try:
+            return status, orjson.loads(body) if body else None
+        except orjson.JSONDecodeError:  # e.g. a plain-text 500 page: show it in the failure
+            return status, body.decode("utf-8", "replace")
 
 
 def sample(metrics: dict[tuple[str, tuple[tuple[str, str], ...]], float], name: str, **labels: str) -> float:
@@ -173,3 +176,248 @@ def eventually(check: Callable[[], Any], timeout: float = 60.0, interval: float 
     if last is not None:
         raise last
     raise AssertionError(f"condition not met within {timeout}s")
+
+
+# --------------------------------------------------------------------------- event files, report,
+# raw Kafka access and report comparison (used by the streaming exactness / recovery tests)
+
+PERIOD_KINDS: tuple[str, ...] = ("day", "week", "month", "quarter", "year")
+CONTRACT_TYPES: tuple[str, ...] = (
+    "deal.created", "deal.stage_changed", "deal.won", "deal.lost",
+    "visit.completed", "quote.sent", "target.set",
+)
+Metrics = dict[tuple[str, tuple[tuple[str, str], ...]], float]
+
+
+def simulate_file(
+    deployment: Deployment,
+    path: Path,
+    count: int,
+    *,
+    days: int = 20,
+    reps: int = 30,
+    scenario: str = "steady",
+    per_hour: float = 40.0,
+    seed: int = 1,
+) -> list[bytes]:
+    """Write `count` simulated events to `path` (JSONL) and return its lines (without newline):
+    `days` of business-hours history at about `per_hour` events an hour (past the history, the
+    simulator stamps events with the wall clock)."""
+    deployment.cli(
+        "simulate", "--output", str(path), "--count", str(count), "--days", str(days),
+        "--reps", str(reps), "--scenario", scenario, "--history-per-hour", str(per_hour),
+        "--seed", str(seed),
+    )
+    return read_lines(path)
+
+
+def read_lines(path: Path) -> list[bytes]:
+    return [line for line in path.read_bytes().splitlines() if line.strip()]
+
+
+def write_lines(path: Path, lines: list[bytes]) -> Path:
+    path.write_bytes(b"".join(line + b"\n" for line in lines))
+    return path
+
+
+def report(deployment: Deployment, path: Path) -> dict[str, Any]:
+    """The embedded report of an event file (same rules, event clock): the expected figures."""
+    done = deployment.cli("report", str(path), "--format", "json", "--clock", "event")
+    return dict(orjson.loads(done.stdout))
+
+
+def report_rows(document: dict[str, Any]) -> dict[tuple[str, str], list[dict[str, Any]]]:
+    """The report's period rows by (rep, period kind), oldest first."""
+    rows: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for row in document["periods"]:
+        rows.setdefault((row["rep_id"], row["period"]), []).append(row)
+    for value in rows.values():
+        value.sort(key=lambda r: r["start"])
+    return rows
+
+
+def report_reps(document: dict[str, Any]) -> list[str]:
+    return sorted({row["rep_id"] for row in document["periods"]})
+
+
+def api_mismatches(
+    worker: WorkerProcess,
+    document: dict[str, Any],
+    kinds: tuple[str, ...] = PERIOD_KINDS,
+    reps: list[str] | None = None,
+    now_exact: bool = True,
+) -> list[str]:
+    """Where `/kpis/reps/{rep}?period=K` of `worker` differs from the report (empty = equal):
+    `history` must equal the report's rows of that rep and kind, `pipeline` its pipeline entry.
+    `now_exact=False` ignores `projected_attainment_pct` (the only value that depends on the
+    exact "now", to the second, in month and longer periods) for when the answering worker's
+    event clock may lag the newest event of the whole file."""
+    rows = report_rows(document)
+    pipes = {p["rep_id"]: p for p in document["pipeline"]}
+    problems: list[str] = []
+    for rep in reps if reps is not None else report_reps(document):
+        for kind in kinds:
+            status, body = worker.kpis(rep, kind)
+            if status != 200:
+                problems.append(f"{rep} {kind}: HTTP {status} {body!r:.200}")
+                continue
+            expected = rows.get((rep, kind), [])
+            history = body["history"]
+            if not now_exact:
+                expected, history = _without_projection(expected), _without_projection(history)
+            if history != expected:
+                difference = _first_difference(history, expected)
+                problems.append(f"{rep} {kind}: history differs: {difference}")
+            pipe = pipes.get(rep)
+            if pipe is not None:
+                got = {k: body["pipeline"].get(k) for k in pipe}
+                if got != pipe:
+                    problems.append(f"{rep} {kind}: pipeline {got} != report {pipe}")
+            elif body["pipeline"]["open_deals"] != 0:
+                problems.append(f"{rep} {kind}: pipeline {body['pipeline']} but none in report")
+    return problems
+
+
+def _without_projection(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [
+        row
+        | {"derived": {k: v for k, v in row["derived"].items() if k != "projected_attainment_pct"}}
+        for row in rows
+    ]
+
+
+def _first_difference(got: list[dict[str, Any]], expected: list[dict[str, Any]]) -> str:
+    if len(got) != len(expected):
+        return (
+            f"{len(got)} rows (starts {[r['start'] for r in got]}) vs report {len(expected)} "
+            f"(starts {[r['start'] for r in expected]})"
+        )
+    for a, b in zip(got, expected, strict=True):
+        if a != b:
+            keys = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
+            return f"start {b['start']}: " + ", ".join(
+                f"{k}: api={a.get(k)!r} report={b.get(k)!r}" for k in keys
+            )
+    return "?"
+
+
+def applied_total(metrics: Metrics) -> float:
+    """Events a worker has finished with: applied, ignored as duplicates, or rejected."""
+    return (
+        sample(metrics, "kpi_events_applied_total")
+        + sample(metrics, "kpi_events_duplicate_total")
+        + sample(metrics, "kpi_events_rejected_total")
+    )
+
+
+def wait_all_handled(workers: list[WorkerProcess], expected: int, timeout: float = 90.0) -> float:
+    """Wait until the workers together have applied, ignored or rejected `expected` events."""
+    seen = [0.0]
+
+    def done() -> bool:
+        seen[0] = sum(applied_total(w.metrics()) for w in workers)
+        return seen[0] >= expected
+
+    try:
+        eventually(done, timeout=timeout)
+    except AssertionError:
+        raise AssertionError(
+            f"only {seen[0]:.0f} of {expected} events handled in {timeout}s; log:\n"
+            + "\n".join(w.log_tail(30) for w in workers)
+        ) from None
+    return seen[0]
+
+
+def produce_raw(deployment: Deployment, messages: list[tuple[str, bytes]]) -> list[Any]:
+    """Send raw bytes to topics (names without the deployment prefix, e.g. `visits`), in order;
+    returns each record's metadata (topic, partition, offset)."""
+    import asyncio
+
+    from aiokafka import AIOKafkaProducer
+
+    async def send() -> list[Any]:
+        producer = AIOKafkaProducer(
+            bootstrap_servers=deployment.kafka_bootstrap,
+            acks="all",
+            max_request_size=4 * 1024 * 1024,
+        )
+        await producer.start()
+        try:
+            return [
+                await producer.send_and_wait(deployment.topic(topic), value)
+                for topic, value in messages
+            ]
+        finally:
+            await producer.stop()
+
+    return asyncio.run(send())
+
+
+def consume_topic(
+    deployment: Deployment, topic: str, expected: int | None = None, timeout: float = 60.0
+) -> list[Any]:
+    """Read a deployment topic (name without prefix) from the start: until `expected` records
+    arrived (or the timeout passed) and 2 s more, to notice extra records; or, with `expected`
+    None, up to the end offsets at the time of the call."""
+    import asyncio
+
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    async def read() -> list[Any]:
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=deployment.kafka_bootstrap,
+            group_id=None,
+            auto_offset_reset="earliest",
+            enable_auto_commit=False,
+            max_partition_fetch_bytes=4 * 1024 * 1024,
+        )
+        await consumer.start()
+        records: list[Any] = []
+        try:
+            name = deployment.topic(topic)
+            # Every contract topic (dead-letter included) has the deployment's partition count.
+            tps = [TopicPartition(name, p) for p in range(deployment.partitions)]
+            consumer.assign(tps)
+            await consumer.seek_to_beginning(*tps)
+            ends = await consumer.end_offsets(tps)
+            deadline = time.monotonic() + timeout
+            grace: float | None = None
+            while time.monotonic() < deadline:
+                batch = await consumer.getmany(timeout_ms=500)
+                for items in batch.values():
+                    records.extend(items)
+                if expected is None:
+                    positions = {tp: await consumer.position(tp) for tp in tps}
+                    if all(positions[tp] >= ends[tp] for tp in tps):
+                        break
+                elif len(records) >= expected:
+                    grace = grace or time.monotonic() + 2.0
+                    if time.monotonic() >= grace:
+                        break
+        finally:
+            await consumer.stop()
+        return records
+
+    return asyncio.run(read())
+
+
+def sales_mismatches(
+    metrics: Metrics,
+    document: dict[str, Any],
+    kinds: tuple[str, ...] = ("day", "week", "month"),
+    kpis: tuple[str, ...] = ("visits", "deals_won", "quotes_sent", "revenue"),
+) -> list[str]:
+    """Where the `sales_<kpi>{window="current"}` gauges of one worker that owns every rep differ
+    from the report's rows of the current period (the newest period of each kind)."""
+    rows = {(r["rep_id"], r["period"], r["start"]): r for r in document["periods"]}
+    problems = []
+    for kind in kinds:
+        current = max(r["start"] for r in document["periods"] if r["period"] == kind)
+        for rep in report_reps(document):
+            row = rows.get((rep, kind, current))
+            for kpi in kpis:
+                expected = float(row[kpi]) if row else 0.0
+                got = sample(metrics, f"sales_{kpi}", rep=rep, period=kind, window="current")
+                if abs(got - expected) > 1e-6 * max(1.0, abs(expected)):
+                    problems.append(f"sales_{kpi}{{rep={rep},period={kind}}} {got} != {expected}")
+    return problems
