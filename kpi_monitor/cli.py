@@ -153,11 +153,27 @@ def _publish(args: argparse.Namespace) -> int:
 
 
 def _rules(args: argparse.Namespace) -> int:
-    print(
-        "kpi-monitor rules: generation of Prometheus rules and dashboards is not built yet",
-        file=sys.stderr,
-    )
-    return 2
+    from kpi_monitor.rulesgen import render_all, stale_files, write_all
+
+    path = _rules_path(args)
+    rules = load_rules(path)
+    files = render_all(rules)
+    out = Path(args.out)
+    if args.check:
+        stale = stale_files(out, files)
+        if stale:
+            print(
+                "kpi-monitor rules: generated files are stale (run `kpi-monitor rules` and commit):\n"
+                + "\n".join(f"  {rel}" for rel in stale),
+                file=sys.stderr,
+            )
+            return 1
+        print(f"kpi-monitor rules: {len(files)} generated files are up to date")
+        return 0
+    changed = write_all(out, files)
+    for rel in files:
+        print(f"{'wrote    ' if rel in changed else 'unchanged'} {out / rel}")
+    return 0
 
 
 COMMANDS = {

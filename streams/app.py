@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
+from datetime import UTC, datetime, timedelta
 from dataclasses import dataclass
 from typing import Any
 
@@ -183,8 +184,31 @@ def create_app(settings: Settings, rules: Rules, registry: CollectorRegistry | N
             metrics.recovery_seconds.set(stats.get("seconds", 0.0))
         await _update_consumer_lag(worker)
 
+    if settings.clock == "event":
+
+        @app.timer(interval=1.0)
+        async def _share_event_clock() -> None:
+            await share_event_clock(worker)
+
     register_views(worker)
     return worker
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+async def share_event_clock(worker: Worker) -> None:
+    """With KPI_CLOCK=event, "now" is the highest event time seen by ANY worker of the app, so
+    every worker (and so /kpis and /metrics) agrees whoever owns a rep."""
+    clock = worker.engine.clock
+    local = None if clock.high_water is None else (clock.high_water - _EPOCH) // timedelta(microseconds=1)
+    try:
+        shared = await worker.store.shared_max("event_clock_us", local)
+    except Exception as exc:  # Redis down: keep the local clock; the flush path reports it
+        log.debug("event clock not shared: %s", exc)
+        return
+    if shared is not None:
+        clock.observe(_EPOCH + timedelta(microseconds=shared))
 
 
 async def _flush_until_written(worker: Worker, partition: int) -> None:

@@ -416,6 +416,19 @@ class RedisStore(SerializedStore):
             )
         return self._client
 
+    async def shared_max(self, name: str, value: int | None) -> int | None:
+        """Raise the app-wide maximum `name` to `value` (if given) and return the maximum over
+        every worker of this app (a sorted-set member updated with ZADD GT, so it only grows)."""
+        client = self._require_client()
+        key = f"{self.key_prefix}:{{{escape_key_component(self.app_id)}:shared}}:max"
+        pipe = client.pipeline(transaction=False)
+        if value is not None:
+            pipe.zadd(key, {name: value}, gt=True)
+        pipe.zscore(key, name)
+        result = await pipe.execute()
+        score = result[-1]
+        return None if score is None else int(score)
+
     # ------------------------------------------------------------------ service lifecycle
 
     async def on_start(self) -> None:

@@ -1,0 +1,446 @@
+"""Prometheus recording and alerting rules generated from the rules file.
+
+Recording rules are named `level:metric:operation`; levels and their grouping labels:
+
+    rep      by (rep, team, region)      team     by (team)
+    region   by (region)                 company  (no label)
+
+Windowed figures keep `period` and `window` (`current`, `previous`, `previous_to_date`).
+Every `sales_*` series comes from the one worker that owns the rep's partition, so a plain
+`sum` over instances is the true total. Every ratio is a ratio of sums, and its denominator is
+filtered with `(d > 0)`, so a zero denominator gives no sample at all (never 0, never Inf).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from functools import lru_cache
+from typing import Any
+
+from kpi_core.periods import shift
+from kpi_monitor.rulesgen.annotations import PERIOD_WORDS, SCOPE_WORDS, render
+from kpi_rules.models import Rules
+from streams.metrics import ADDITIVE_GAUGES, SNAPSHOT_GAUGES
+
+LEVELS: dict[str, tuple[str, ...]] = {
+    "rep": ("rep", "team", "region"),
+    "team": ("team",),
+    "region": ("region",),
+    "company": (),
+}
+ADDITIVE: tuple[str, ...] = tuple(name for name, _ in ADDITIVE_GAUGES)
+SNAPSHOT: tuple[str, ...] = tuple(name for name, _ in SNAPSHOT_GAUGES)
+ELAPSED = "company:sales_period_elapsed_ratio:max"
+
+Rule = dict[str, Any]
+Group = dict[str, Any]
+
+
+def _num(value: Decimal | int | float) -> str:
+    """A threshold as PromQL/text shows it: 20, 0.1, 2.5 (no exponent, no trailing zeros)."""
+    text = format(Decimal(str(value)).normalize(), "f")
+    return text
+
+
+def _by(labels: tuple[str, ...]) -> str:
+    return f"by ({', '.join(labels)}) " if labels else ""
+
+
+def rec(level: str, metric: str, operation: str) -> str:
+    return f"{level}:sales_{metric}:{operation}"
+
+
+def _sel(name: str, **matchers: str) -> str:
+    if not matchers:
+        return name
+    inner = ",".join(f'{k}="{v}"' for k, v in matchers.items())
+    return f"{name}{{{inner}}}"
+
+
+# --------------------------------------------------------------------------------- recording rules
+
+
+def _level_rules(level: str, periods: tuple[str, ...]) -> list[Rule]:
+    labels = LEVELS[level]
+    windowed = (*labels, "period", "window")
+    period_re = "|".join(periods)
+    rules: list[Rule] = []
+
+    def record(name: str, expr: str) -> None:
+        rules.append({"record": name, "expr": expr})
+
+    def s(metric: str, **m: str) -> str:
+        return _sel(rec(level, metric, "sum"), **m)
+
+    for metric in ADDITIVE:
+        record(s(metric), f'sum {_by(windowed)}(sales_{metric}{{period=~"{period_re}"}})')
+    record(
+        s("revenue_by_channel"),
+        f'sum {_by((*windowed, "channel"))}(sales_revenue_by_channel{{period=~"{period_re}"}})',
+    )
+    for metric in SNAPSHOT:
+        record(s(metric), f"sum {_by(labels)}(sales_{metric})")
+    if level == "company":
+        record(ELAPSED, f'max by (period) (sales_period_elapsed_ratio{{period=~"{period_re}"}})')
+
+    def growth(metric: str) -> str:
+        # A rep or team with no activity this period has no `current` series: count it as 0
+        # (a drop to nothing is the steepest decline), as long as the compared figure exists.
+        cur = f"sum without (window) ({s(metric, window='current')})"
+        ptd = f"sum without (window) ({s(metric, window='previous_to_date')})"
+        return f"(({cur} or {ptd} * 0) - {ptd})\n/ ({ptd} > 0) * 100"
+
+    record(rec(level, "revenue", "growth_pct"), growth("revenue"))
+    record(rec(level, "visits", "growth_pct"), growth("visits"))
+    revenue_or_zero = f"({s('revenue')} or {s('target')} * 0)"
+    record(
+        rec(level, "revenue", "attainment_pct"),
+        f"{revenue_or_zero}\n/ ({s('target')} > 0) * 100",
+    )
+    # revenue / elapsed fraction / target; the elapsed ratio is the same on every worker (max).
+    record(
+        rec(level, "revenue", "projected_attainment_pct"),
+        f"({s('revenue', window='current')} or {s('target', window='current')} * 0)\n"
+        f"/ on (period) group_left () (max by (period) (sales_period_elapsed_ratio) > 0)\n"
+        f"/ ({s('target', window='current')} > 0) * 100",
+    )
+    won = s("deals_won")
+    record(rec(level, "deals", "win_rate_pct"), f"{won}\n/ (({won} + {s('deals_lost')}) > 0) * 100")
+    record(rec(level, "deals", "quote_to_close_pct"), f"{won}\n/ ({s('quotes_sent')} > 0) * 100")
+    record(rec(level, "deals", "lead_conversion_pct"), f"{won}\n/ ({s('deals_created')} > 0) * 100")
+    record(rec(level, "revenue", "avg_deal_size"), f"{s('revenue')}\n/ ({won} > 0)")
+    record(rec(level, "visits", "per_win"), f"{s('visits')}\n/ ({won} > 0)")
+    record(
+        rec(level, "cycle", "avg_days"),
+        f"{s('cycle_seconds_sum')}\n/ ({s('cycle_seconds_count')} > 0) / 86400",
+    )
+    record(
+        rec(level, "first_response", "avg_hours"),
+        f"{s('first_response_seconds_sum')}\n/ ({s('first_response_seconds_count')} > 0) / 3600",
+    )
+    record(
+        rec(level, "revenue_by_channel", "share_pct"),
+        f"{s('revenue_by_channel')}\n/ ignoring (channel) group_left () ({s('revenue')} > 0) * 100",
+    )
+    # weighted pipeline / (target - revenue) of the current period; no sample once the target
+    # is met (nothing left to cover) or where no target is set.
+    on = f"on ({', '.join(labels)})" if labels else "on ()"
+    gap = (
+        f"({s('target', window='current')}\n  - ({s('revenue', window='current')} "
+        f"or {s('target', window='current')} * 0))"
+    )
+    record(
+        rec(level, "pipeline", "coverage_ratio"),
+        f"{s('weighted_pipeline')}\n/ {on} group_right () ({gap} > 0)",
+    )
+    return rules
+
+
+def recording_groups(rules: Rules) -> list[Group]:
+    periods = rules.alerts.recorded_periods
+    return [{"name": f"kpi-sales-{level}", "rules": _level_rules(level, periods)} for level in LEVELS]
+
+
+# ------------------------------------------------------------------------------ SalesDownTrend
+
+
+@dataclass(frozen=True)
+class TrendLookback:
+    """How SalesDownTrend reads the revenue of earlier completed periods from TSDB history.
+
+    The worker exports only the last completed period (`window="previous"`). The period before it
+    is that same series as it was one period ago: `offset L`. Calendar periods vary in length
+    (months 28-31 days, DST days 23-25 hours), so with a fixed `L` the lookups `offset j*L`
+    (j = 1..N) land in the right period only for part of the current period: between
+    `min_elapsed` and `max_elapsed` (fractions of the current period), computed over the calendar
+    of 2000-2100 with an hour of margin for DST. The alert is only evaluated inside that window.
+    """
+
+    offset_hours: int
+    min_elapsed: float
+    max_elapsed: float
+
+
+_NOMINAL_DAYS = {"day": 1.0, "week": 7.0, "month": 30.436875, "quarter": 91.310625, "year": 365.2425}
+
+
+def _period_starts(kind: str) -> list[date]:
+    start = {"day": date(2019, 1, 1), "week": date(2000, 1, 3)}.get(kind, date(2000, 1, 1))
+    end = {"day": date(2021, 1, 1)}.get(kind, date(2100, 1, 1))
+    out = [start]
+    while out[-1] < end:
+        out.append(shift(kind, out[-1], 1))
+    return out
+
+
+@lru_cache(maxsize=64)
+def trend_lookback(kind: str, consecutive: int) -> TrendLookback:
+    margin = 1.0  # hours: DST moves a local period boundary by up to an hour
+    hours = [
+        (b - a).days * 24.0 for a, b in zip(_period_starts(kind), _period_starts(kind)[1:], strict=False)
+    ]
+    starts = [0.0]
+    for length in hours:
+        starts.append(starts[-1] + length)
+    nominal = round(_NOMINAL_DAYS[kind] * 24)
+    best: TrendLookback | None = None
+    for offset in range(nominal - 24, nominal + 25) if kind != "day" else (24,):
+        lo, hi = 0.0, 1.0
+        for k in range(consecutive, len(hours)):
+            length = hours[k]
+            for j in range(1, consecutive + 1):
+                # t = starts[k] + r*length must satisfy, for period k-j:
+                # starts[k-j] + margin <= t - j*offset < starts[k-j+1] - margin
+                lo = max(lo, (starts[k - j] + margin + j * offset - starts[k]) / length)
+                hi = min(hi, (starts[k - j + 1] - margin + j * offset - starts[k]) / length)
+        if hi - lo > 0.2 and (best is None or hi - lo > best.max_elapsed - best.min_elapsed):
+            best = TrendLookback(offset, lo, hi)
+    if best is None:
+        raise ValueError(f"down_trend: no usable look-back for {consecutive} consecutive {kind}s")
+    # round inwards to whole percent
+    return TrendLookback(best.offset_hours, _ceil2(best.min_elapsed), _floor2(best.max_elapsed))
+
+
+def _ceil2(x: float) -> float:
+    return -(-round(x * 10000) // 100) / 100
+
+
+def _floor2(x: float) -> float:
+    return (round(x * 10000) // 100) / 100
+
+
+# ---------------------------------------------------------------------------------- alert rules
+
+
+def _query_figure(expr: str, fmt: str = "%.0f") -> str:
+    """A Go-template snippet printing the first value of `expr` with `fmt` (0 if none)."""
+    quoted = expr.replace('"', '\\"')
+    return (
+        f'{{{{ with query "{quoted}" }}}}{{{{ . | first | value | printf "{fmt}" }}}}'
+        "{{ else }}0{{ end }}"
+    )
+
+
+def _scoped_figure(scope: str, name: str, **matchers: str) -> str:
+    """Like `_query_figure` for `name{<scope>="<the alert's label>", matchers...}`."""
+    inner = ",".join(f'{k}=\\"{v}\\"' for k, v in matchers.items())
+    fmt = f"{name}{{{scope}=%q,{inner}}}"
+    return (
+        f'{{{{ with printf "{fmt}" $labels.{scope} | query }}}}'
+        "{{ . | first | value | humanize }}{{ else }}0{{ end }}"
+    )
+
+
+def _alert(name: str, expr: str, for_: str, labels: dict[str, str], texts: dict[str, str]) -> Rule:
+    rule: Rule = {"alert": name, "expr": expr}
+    if for_ not in ("0s", "0m", "0h", "0d"):
+        rule["for"] = for_
+    rule["labels"] = labels
+    rule["annotations"] = texts
+    return rule
+
+
+def sales_alerts(rules: Rules) -> list[Rule]:
+    a = rules.alerts
+    loc = rules.locale
+    cur = rules.currency
+    out: list[Rule] = []
+
+    def words(scope: str, period: str) -> dict[str, str]:
+        return {
+            "Scope": SCOPE_WORDS[loc][scope],
+            "who": f"{{{{ $labels.{scope} }}}}",
+            "period": PERIOD_WORDS[loc][period],
+            "currency": cur,
+        }
+
+    def labels(severity: str, scope: str) -> dict[str, str]:
+        return {"severity": severity, "scope": scope}
+
+    def on(scope: str, *extra: str) -> str:
+        return f"on ({', '.join((*LEVELS[scope], *extra))})"
+
+    # SalesRevenueDecline: decline % of revenue period-to-date vs previous_to_date.
+    d = a.revenue_decline
+    expr = (
+        f"-{_sel(rec(d.scope, 'revenue', 'growth_pct'), period=d.period)} > {_num(d.threshold_pct)}\n"
+        f"and {on(d.scope, 'period')}\n"
+        f"{_sel(rec(d.scope, 'revenue', 'sum'), period=d.period, window='previous_to_date')}"
+        f" >= {_num(d.min_previous_revenue)}"
+    )
+    text = words(d.scope, d.period) | {
+        "threshold": _num(d.threshold_pct),
+        "min": _num(d.min_previous_revenue),
+        "current": _scoped_figure(d.scope, rec(d.scope, "revenue", "sum"), period=d.period, window="current"),
+        "previous": _scoped_figure(
+            d.scope, rec(d.scope, "revenue", "sum"), period=d.period, window="previous_to_date"
+        ),
+    }
+    out.append(
+        _alert(
+            "SalesRevenueDecline",
+            expr,
+            d.for_,
+            labels(d.severity, d.scope),
+            render(loc, "SalesRevenueDecline", text),
+        )
+    )
+
+    # SalesDownTrend: see TrendLookback.
+    t = a.down_trend
+    look = trend_lookback(t.period, t.consecutive_periods)
+    prev = _sel(rec(t.scope, "revenue", "sum"), period=t.period, window="previous")
+
+    def at(j: int) -> str:
+        return prev if j == 0 else f"{prev} offset {j * look.offset_hours}h"
+
+    falls = [f"({at(j)}\n  < {at(j + 1)})" for j in range(t.consecutive_periods)]
+    expr = (
+        "\nand ".join(falls) + f"\nand on (period) ({_sel(ELAPSED, period=t.period)} >= {look.min_elapsed}"
+        f" <= {look.max_elapsed})"
+    )
+    text = words(t.scope, t.period) | {"n": str(t.consecutive_periods)}
+    out.append(
+        _alert(
+            "SalesDownTrend", expr, t.for_, labels(t.severity, t.scope), render(loc, "SalesDownTrend", text)
+        )
+    )
+
+    # SalesVisitsDrop: decline % of visits period-to-date vs previous_to_date.
+    v = a.visits_drop
+    expr = (
+        f"-{_sel(rec(v.scope, 'visits', 'growth_pct'), period=v.period)} > {_num(v.threshold_pct)}\n"
+        f"and {on(v.scope, 'period')}\n"
+        f"{_sel(rec(v.scope, 'visits', 'sum'), period=v.period, window='previous_to_date')}"
+        f" >= {v.min_previous_visits}"
+    )
+    text = words(v.scope, v.period) | {
+        "threshold": _num(v.threshold_pct),
+        "min": str(v.min_previous_visits),
+        "current": _scoped_figure(v.scope, rec(v.scope, "visits", "sum"), period=v.period, window="current"),
+        "previous": _scoped_figure(
+            v.scope, rec(v.scope, "visits", "sum"), period=v.period, window="previous_to_date"
+        ),
+    }
+    out.append(
+        _alert(
+            "SalesVisitsDrop", expr, v.for_, labels(v.severity, v.scope), render(loc, "SalesVisitsDrop", text)
+        )
+    )
+
+    # SalesTargetPaceBehind: projected attainment low once enough of the period has elapsed.
+    p = a.target_pace_behind
+    min_ratio = _num(p.min_elapsed_pct / 100)
+    expr = (
+        f"{_sel(rec(p.scope, 'revenue', 'projected_attainment_pct'), period=p.period)}"
+        f" < {_num(p.threshold_pct)}\n"
+        f"and on (period) {_sel(ELAPSED, period=p.period)} >= {min_ratio}"
+    )
+    text = words(p.scope, p.period) | {
+        "threshold": _num(p.threshold_pct),
+        "elapsed": _num(p.min_elapsed_pct),
+        "elapsed_now": _query_figure(f"{_sel(ELAPSED, period=p.period)} * 100"),
+    }
+    out.append(
+        _alert(
+            "SalesTargetPaceBehind",
+            expr,
+            p.for_,
+            labels(p.severity, p.scope),
+            render(loc, "SalesTargetPaceBehind", text),
+        )
+    )
+
+    # SalesQuoteToCloseLow: won / quotes of the current period, with a minimum of quotes.
+    q = a.quote_to_close_low
+    expr = (
+        f"{_sel(rec(q.scope, 'deals', 'quote_to_close_pct'), period=q.period, window='current')}"
+        f" < {_num(q.threshold_pct)}\n"
+        f"and {_sel(rec(q.scope, 'quotes_sent', 'sum'), period=q.period, window='current')} >= {q.min_quotes}"
+    )
+    text = words(q.scope, q.period) | {
+        "threshold": _num(q.threshold_pct),
+        "min": str(q.min_quotes),
+        "quotes": _scoped_figure(
+            q.scope, rec(q.scope, "quotes_sent", "sum"), period=q.period, window="current"
+        ),
+    }
+    out.append(
+        _alert(
+            "SalesQuoteToCloseLow",
+            expr,
+            q.for_,
+            labels(q.severity, q.scope),
+            render(loc, "SalesQuoteToCloseLow", text),
+        )
+    )
+
+    # SalesPipelineCoverageLow: weighted pipeline / remaining target of the current period.
+    c = a.pipeline_coverage_low
+    expr = f"{_sel(rec(c.scope, 'pipeline', 'coverage_ratio'), period=c.period)} < {_num(c.threshold)}"
+    text = words(c.scope, c.period) | {"threshold": _num(c.threshold)}
+    out.append(
+        _alert(
+            "SalesPipelineCoverageLow",
+            expr,
+            c.for_,
+            labels(c.severity, c.scope),
+            render(loc, "SalesPipelineCoverageLow", text),
+        )
+    )
+    return out
+
+
+def service_alerts(rules: Rules) -> list[Rule]:
+    s = rules.alerts.service
+    loc = rules.locale
+    lab = {"severity": s.severity, "scope": "service"}
+    return [
+        _alert(
+            "KpiWorkerDown",
+            'up{job="kpi-worker"} == 0',
+            s.worker_down_for,
+            lab,
+            render(loc, "KpiWorkerDown", {"for": s.worker_down_for}),
+        ),
+        _alert(
+            "KpiConsumerLagHigh",
+            # each partition's lag once (max: a worker that just lost it may still report it)
+            f"sum by (topic) (max by (topic, partition) (kpi_consumer_lag_messages)) > {s.consumer_lag_max}",
+            s.for_,
+            lab,
+            render(loc, "KpiConsumerLagHigh", {"threshold": str(s.consumer_lag_max)}),
+        ),
+        _alert(
+            "KpiDeadLetterRising",
+            f"sum by (reason) (rate(kpi_events_rejected_total[{s.rate_window}]))"
+            f" > {_num(s.dead_letter_rate_per_s)}",
+            s.for_,
+            lab,
+            render(loc, "KpiDeadLetterRising", {"threshold": _num(s.dead_letter_rate_per_s)}),
+        ),
+        _alert(
+            "KpiNoEvents",
+            # no processed-events series at all (fresh workers, no traffic) counts as none
+            f"(sum(increase(kpi_events_processed_total[{s.no_events_for}])) or on () vector(0)) == 0\n"
+            'and on () (sum(up{job="kpi-worker"}) > 0)',
+            s.for_,
+            lab,
+            render(loc, "KpiNoEvents", {"window": s.no_events_for}),
+        ),
+    ]
+
+
+def alert_groups(rules: Rules) -> list[Group]:
+    return [{"name": "kpi-sales-alerts", "rules": sales_alerts(rules)}]
+
+
+def service_groups(rules: Rules) -> list[Group]:
+    return [{"name": "kpi-service", "rules": service_alerts(rules)}]
+
+
+def recorded_names(rules: Rules) -> set[str]:
+    """Every series name the recording rules produce."""
+    return {r["record"] for g in recording_groups(rules) for r in g["rules"]}
