@@ -194,9 +194,8 @@ def main() -> None:
     recovery = status["recovery"] or {}
     stop(proc)
 
-    print(
-        f"| machine | {os.cpu_count()} cores, Python {platform.python_version()}, {datetime.now(UTC):%Y-%m-%d} |"
-    )
+    machine = f"{os.cpu_count()} cores, Python {platform.python_version()}"
+    print(f"| machine | {machine}, {datetime.now(UTC):%Y-%m-%d} |")
     print("| figure | value |\n|---|---|")
     print(f"| plain aiokafka getmany + json.loads + count (events/s) | {plain:,.0f} |")
     print(f"| kpi-monitor worker, contract topics to KPIs in Redis (events/s) | {service:,.0f} |")

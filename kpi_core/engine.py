@@ -71,16 +71,17 @@ class KpiEngine:
         )
 
 
-def replay(engine: KpiEngine, events: Iterable[Any]) -> tuple[dict[str, RepState], Counter[str]]:
-    """Apply a finite set of events in one go (the embedded report mode)."""
-    events = list(events)
+def observe_all(engine: KpiEngine, events: Iterable[Any]) -> None:
+    """Set the event clock to the highest (non-future) event time of a whole input."""
     wall = engine.clock.wall()
-    if engine.clock.mode == "event":
-        # The clock is the highest event time of the whole input: the order of lines is irrelevant.
-        for event in events:
-            if not engine.is_future(event, wall):
-                engine.clock.observe(event.occurred_at)
-    ctx = engine.context(engine.clock.now(), wall)
+    for event in events:
+        if not engine.is_future(event, wall):
+            engine.clock.observe(event.occurred_at)
+
+
+def apply_all(engine: KpiEngine, events: Iterable[Any]) -> tuple[dict[str, RepState], Counter[str]]:
+    """Apply events in one pass at the engine's current clock (streams: constant memory)."""
+    ctx = engine.context(engine.clock.now(), engine.clock.wall())
     states: dict[str, RepState] = {}
     rejected: Counter[str] = Counter()
     for event in events:
@@ -94,3 +95,12 @@ def replay(engine: KpiEngine, events: Iterable[Any]) -> tuple[dict[str, RepState
             continue
         states[event.rep_id] = state
     return states, rejected
+
+
+def replay(engine: KpiEngine, events: Iterable[Any]) -> tuple[dict[str, RepState], Counter[str]]:
+    """Apply a finite set of events in one go (the embedded report mode)."""
+    if engine.clock.mode == "event":
+        # The clock is the highest event time of the whole input: the order of lines is irrelevant.
+        events = list(events)
+        observe_all(engine, events)
+    return apply_all(engine, events)

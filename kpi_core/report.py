@@ -5,10 +5,10 @@ from __future__ import annotations
 import csv
 import io
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import IO, Any
 
-from kpi_core.engine import KpiEngine, replay
+from kpi_core.engine import KpiEngine, apply_all, observe_all, replay
 from kpi_core.events import Rejection, decode_event
 from kpi_core.periods import PERIOD_KINDS
 from kpi_core.state import RepState
@@ -69,10 +69,22 @@ def read_events(lines: Iterable[bytes], engine: KpiEngine, rejected: Counter[str
             rejected[rejection.reason] += 1
 
 
-def build_report(lines: Iterable[bytes], engine: KpiEngine) -> dict[str, Any]:
+def build_report(
+    lines: Iterable[bytes],
+    engine: KpiEngine,
+    reread: Callable[[], Iterable[bytes]] | None = None,
+) -> dict[str, Any]:
+    """The report document of an event file. With the wall clock the file is streamed once; with
+    the event clock it is read twice when `reread` can open it again (bounded memory), else it is
+    held in memory."""
     rejected: Counter[str] = Counter()
-    events = list(read_events(lines, engine, rejected))
-    states, late = replay(engine, events)
+    if engine.clock.mode == "event" and reread is not None:
+        observe_all(engine, read_events(reread(), engine, Counter()))
+        states, late = apply_all(engine, read_events(lines, engine, rejected))
+    elif engine.clock.mode == "event":
+        states, late = replay(engine, read_events(lines, engine, rejected))
+    else:
+        states, late = apply_all(engine, read_events(lines, engine, rejected))
     rejected.update(late)
     return report_document(states, engine, rejected)
 

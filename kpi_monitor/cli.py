@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from kpi_rules import DEFAULT_RULES_PATH, RulesError, load_rules
@@ -107,8 +107,14 @@ def _report(args: argparse.Namespace) -> int:
     if str(args.events) == "-":
         document = build_report(sys.stdin.buffer, engine)
     else:
-        with open(args.events, "rb") as handle:
-            document = build_report(handle, engine)
+        path = args.events
+
+        def reread() -> Iterator[bytes]:
+            with open(path, "rb") as again:
+                yield from again
+
+        with open(path, "rb") as handle:
+            document = build_report(handle, engine, reread)
     sys.stdout.write(render(document, args.format))
     print(rejected_summary(document), file=sys.stderr)
     return 0

@@ -52,7 +52,8 @@ def _format(error: ValidationError, source: Path) -> str:
             allowed = _allowed_keys(tuple(item["loc"]))
             message = "unknown key" + (f"; allowed here: {', '.join(allowed)}" if allowed else "")
         elif item["type"] == "string_pattern_mismatch" and item["loc"] == ("currency",):
-            message = f"must be an ISO 4217 code of three capital letters such as GBP (got {item.get('input')!r})"
+            got = item.get("input")
+            message = f"must be an ISO 4217 code of three capital letters such as GBP (got {got!r})"
         elif item["type"] == "literal_error":
             message = f"{message} (got {item.get('input')!r})"
         elif item["type"] == "missing":

@@ -6,9 +6,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
-from datetime import UTC, datetime, timedelta
 from dataclasses import dataclass
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from typing import Any, cast
 
 import faust
 from faust.types import TP
@@ -19,10 +19,11 @@ from kpi_core.engine import KpiEngine
 from kpi_monitor.settings import Settings
 from kpi_rules import Rules
 from streams.deadletter import dead_letter_headers
+from streams.faust_compat import recovery_completed
 from streams.http import register_views
 from streams.ingest import IngestService
 from streams.metrics import KpiMetrics, SalesExposition
-from streams.processor import BatchProcessor, PartitionedStates
+from streams.processor import BatchProcessor, PartitionedStates, PartitionStore
 
 log = logging.getLogger(__name__)
 TABLE_NAME = "kpi_state"
@@ -51,11 +52,7 @@ class Worker:
 
     def ready(self) -> bool:
         app = self.app
-        return bool(
-            self.ingest.running
-            and not app.rebalancing
-            and app.tables.recovery.completed.is_set()
-        )
+        return bool(self.ingest.running and not app.rebalancing and recovery_completed(app))
 
 
 def create_app(settings: Settings, rules: Rules, registry: CollectorRegistry | None = None) -> Worker:
@@ -96,16 +93,14 @@ def create_app(settings: Settings, rules: Rules, registry: CollectorRegistry | N
     table = app.Table(
         TABLE_NAME,
         partitions=settings.partitions,
-        schema=faust.Schema(
-            key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"
-        ),
+        schema=faust.Schema(key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"),
     )
     ingest = IngestService(settings, rules, metrics, loop=None, beacon=None)
     worker = Worker(app, settings, rules, engine, metrics, registry, ingest, table)
 
     def states() -> PartitionedStates:
         if worker.states is None:
-            worker.states = PartitionedStates(table.data, observe=engine.clock.observe)
+            worker.states = PartitionedStates(cast(PartitionStore, table.data), observe=engine.clock.observe)
             worker.processor = BatchProcessor(
                 engine, worker.states, metrics, lambda p: TP(settings.routed_topic, p)
             )
@@ -160,17 +155,19 @@ def create_app(settings: Settings, rules: Rules, registry: CollectorRegistry | N
                 metrics.batch_events.observe(result.applied + result.duplicates)
                 metrics.observe_event_time(engine.clock.high_water, engine.clock.wall())
 
-    @app.on_partitions_revoked.connect
     async def _on_revoked(sender: Any, revoked: set[TP], **kwargs: Any) -> None:
         if worker.states is not None:
             worker.states.release({tp.partition for tp in revoked if tp.topic == settings.routed_topic})
 
-    @app.on_partitions_assigned.connect
     async def _on_assigned(sender: Any, assigned: set[TP], **kwargs: Any) -> None:
         owned = {tp.partition for tp in assigned if tp.topic == settings.routed_topic}
         metrics.owned_partitions.set(len(owned))
         if worker.states is not None:
             worker.states.release(set(worker.states.partitions) - owned)
+
+    # Faust's signal types expect a `signal` keyword these handlers take through **kwargs.
+    app.on_partitions_revoked.connect(cast(Any, _on_revoked))
+    app.on_partitions_assigned.connect(cast(Any, _on_assigned))
 
     @app.timer(interval=settings.metrics_interval_s)
     async def _refresh_gauges() -> None:
@@ -250,7 +247,9 @@ async def _update_consumer_lag(worker: Worker) -> None:
 
 
 def run_worker(settings: Settings, rules: Rules) -> int:
-    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
     (settings.data_dir / settings.app_id).mkdir(parents=True, exist_ok=True)
     worker = create_app(settings, rules)
     # No banner or spinner when logs go to a file (tests, services).

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from yarl import URL
 
 from kpi_core.periods import PERIOD_KINDS
+from streams.faust_compat import recovery_completed
 from streams.routing import partition_for
 
 if TYPE_CHECKING:
@@ -31,7 +32,7 @@ def register_views(worker: Worker) -> None:
             "ready": ready,
             "ingest_running": worker.ingest.running,
             "rebalancing": bool(app.rebalancing),
-            "recovered": app.tables.recovery.completed.is_set(),
+            "recovered": recovery_completed(app),
             "store_healthy": bool(getattr(worker.table.data, "healthy", True)),
         }
         return view.json(body, status=200 if ready else 503)
@@ -71,7 +72,9 @@ def register_views(worker: Worker) -> None:
                 status=400,
             )
         if not REP_ID.match(rep_id):
-            return view.json({"error": "rep_id must be 1-128 characters without control characters"}, status=400)
+            return view.json(
+                {"error": "rep_id must be 1-128 characters without control characters"}, status=400
+            )
         owner = _owner(worker, rep_id)
         forwarded = request.headers.get(FORWARDED_HEADER)
         if owner is not None and owner != str(app.conf.canonical_url) and not forwarded:

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from datetime import datetime
 
 from prometheus_client import (
@@ -166,7 +166,10 @@ class KpiMetrics:
         disable_created_metrics()
         self.registry = registry
         self.events_in = Counter(
-            "kpi_events_processed", "Valid events applied or found duplicate, by source topic", ["topic", "type"], registry=registry
+            "kpi_events_processed",
+            "Valid events applied or found duplicate, by source topic",
+            ["topic", "type"],
+            registry=registry,
         )
         self.rejected = Counter(
             "kpi_events_rejected", "Events sent to the dead-letter topic", ["reason"], registry=registry
@@ -191,15 +194,21 @@ class KpiMetrics:
             registry=registry,
         )
         self.batch_events = Histogram(
-            "kpi_batch_events", "Events per routed micro-batch",
-            buckets=(1, 10, 50, 100, 500, 1000, 2000, 5000), registry=registry,
+            "kpi_batch_events",
+            "Events per routed micro-batch",
+            buckets=(1, 10, 50, 100, 500, 1000, 2000, 5000),
+            registry=registry,
         )
         self.consumer_lag = Gauge(
-            "kpi_consumer_lag_messages", "Messages behind the end of each input partition",
-            ["topic", "partition"], registry=registry,
+            "kpi_consumer_lag_messages",
+            "Messages behind the end of each input partition",
+            ["topic", "partition"],
+            registry=registry,
         )
         self.recovery_keys = Gauge(
-            "kpi_recovery_keys_loaded", "State keys loaded from Redis at the last assignment", registry=registry
+            "kpi_recovery_keys_loaded",
+            "State keys loaded from Redis at the last assignment",
+            registry=registry,
         )
         self.recovery_seconds = Gauge(
             "kpi_recovery_seconds", "Seconds the last state recovery from Redis took", registry=registry
@@ -208,7 +217,9 @@ class KpiMetrics:
             "kpi_owned_partitions", "KPI state partitions this worker owns", registry=registry
         )
         self.owned_reps = Gauge("kpi_owned_reps", "Reps whose state this worker owns", registry=registry)
-        self.ready = Gauge("kpi_worker_ready", "1 once the worker has recovered and consumes", registry=registry)
+        self.ready = Gauge(
+            "kpi_worker_ready", "1 once the worker has recovered and consumes", registry=registry
+        )
         self.store_healthy = Gauge("kpi_store_healthy", "1 while Redis writes succeed", registry=registry)
 
     def observe_event_time(self, newest: datetime | None, wall: datetime) -> None:

@@ -4,8 +4,8 @@ store; exact under redelivery because the batch's offset is saved with the state
 from __future__ import annotations
 
 import logging
-from collections import Counter
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -54,9 +54,7 @@ class BatchResult:
 class PartitionedStates:
     """Decoded rep states per owned partition, built from the store when a partition is first used."""
 
-    def __init__(
-        self, store: PartitionStore, observe: Callable[[datetime], None] | None = None
-    ) -> None:
+    def __init__(self, store: PartitionStore, observe: Callable[[datetime], None] | None = None) -> None:
         self.store = store
         # Called with each loaded rep's newest event time: the event clock (KPI_CLOCK=event)
         # must not restart from nothing after a restart or a rebalance.

@@ -124,9 +124,7 @@ def data_key(app_id: str, table_name: str, partition: int, prefix: str = DEFAULT
     return f"{prefix}:{{{hash_tag(app_id, table_name, partition)}}}:data"
 
 
-def offsets_key(
-    app_id: str, table_name: str, partition: int, prefix: str = DEFAULT_KEY_PREFIX
-) -> str:
+def offsets_key(app_id: str, table_name: str, partition: int, prefix: str = DEFAULT_KEY_PREFIX) -> str:
     """``kpi:{app:table:partition}:offsets``: hash ``"topic:partition" -> offset``."""
     return f"{prefix}:{{{hash_tag(app_id, table_name, partition)}}}:offsets"
 
@@ -324,9 +322,7 @@ class RedisStore(SerializedStore):
         self.flush_interval = float(interval if interval is not None else DEFAULT_FLUSH_INTERVAL)
         if self.flush_interval <= 0:
             raise ValueError("flush_interval must be > 0")
-        self.key_prefix = str(
-            opts.get("key_prefix") or self.config.key_prefix or DEFAULT_KEY_PREFIX
-        )
+        self.key_prefix = str(opts.get("key_prefix") or self.config.key_prefix or DEFAULT_KEY_PREFIX)
         self.hscan_count = int(opts.get("hscan_count", DEFAULT_HSCAN_COUNT))
         self.hset_chunk = max(1, int(opts.get("hset_chunk", DEFAULT_HSET_CHUNK)))
         self.source_topics = frozenset(str(t) for t in opts.get("source_topics", ()))
@@ -566,9 +562,7 @@ class RedisStore(SerializedStore):
 
     def has_dirty(self, partitions: Iterable[int] | None = None) -> bool:
         targets = self._data.keys() if partitions is None else partitions
-        return any(
-            self._dirty.get(p) or self._deleted.get(p) or p in self._offsets_dirty for p in targets
-        )
+        return any(self._dirty.get(p) or self._deleted.get(p) or p in self._offsets_dirty for p in targets)
 
     def dirty_count(self, partition: int | None = None) -> int:
         """Pending writes (keys set + keys deleted), for one partition or all."""

@@ -206,8 +206,8 @@ def test_two_workers_sum_to_one_worker_and_failover(
                 assert status == 200, (rep, status, body)
                 assert body["rep_id"] == rep
             exact = eventually(
-                lambda asked=asked, other=other: not api_mismatches(
-                    asked, document, ("month",), other[:3], now_exact=True
+                lambda asked=asked, other=other: (
+                    not api_mismatches(asked, document, ("month",), other[:3], now_exact=True)
                 ),
                 timeout=15,
             )

@@ -105,9 +105,7 @@ class FakeEvent:
 
 
 def message(topic: str, partition: int, offset: int, key: bytes, value: bytes | None) -> Message:
-    return Message(
-        topic, partition, offset, time.time(), 0, None, key, value, None, tp=TP(topic, partition)
-    )
+    return Message(topic, partition, offset, time.time(), 0, None, key, value, None, tp=TP(topic, partition))
 
 
 @contextlib.contextmanager
@@ -268,9 +266,7 @@ async def test_data_and_offsets_are_written_in_one_multi_exec(
     await monitor_client.aclose()
     # 7 keys in chunks of 3 -> three HSET on :data, then one HSET on :offsets, all in one MULTI
     assert seen == ["MULTI", "HSET", "HSET", "HSET", "HSET", "EXEC"], seen
-    assert await raw_hash(url, f"kpi:{tag}:offsets") == {
-        f"{app_id}-{TABLE}-changelog:2".encode(): b"9"
-    }
+    assert await raw_hash(url, f"kpi:{tag}:offsets") == {f"{app_id}-{TABLE}-changelog:2".encode(): b"9"}
     assert len(await raw_hash(url, f"kpi:{tag}:data")) == 7
 
 
@@ -321,9 +317,7 @@ async def test_unreachable_redis_fails_start_with_a_clear_error_without_the_pass
 # --------------------------------------------------------------------------- (c) rebalance
 
 
-async def test_rebalance_loads_assigned_and_flushes_then_drops_revoked(
-    url: str, app_id: str
-) -> None:
+async def test_rebalance_loads_assigned_and_flushes_then_drops_revoked(url: str, app_id: str) -> None:
     cl = [changelog(app_id, p) for p in range(PARTITIONS)]
     seed = new_store(app_id, url)
     async with running(seed):
@@ -358,9 +352,7 @@ async def test_rebalance_loads_assigned_and_flushes_then_drops_revoked(
         assert store.partitions() == {0}  # still held until the assignment says otherwise
 
 
-async def test_changelog_batch_applies_to_held_partitions_and_sets_offsets(
-    url: str, app_id: str
-) -> None:
+async def test_changelog_batch_applies_to_held_partitions_and_sets_offsets(url: str, app_id: str) -> None:
     async with running(new_store(app_id, url, flush_interval=3600)) as store:
         await store.load_partition(1)
         topic = changelog(app_id, 1).topic

@@ -66,7 +66,12 @@ class Deployment:
     def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [sys.executable, "-m", "kpi_monitor.cli", *args],
-            env=self.env, cwd=REPO, capture_output=True, text=True, check=check, timeout=300,
+            env=self.env,
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            check=check,
+            timeout=300,
         )
 
 
@@ -82,7 +87,11 @@ class WorkerProcess:
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "kpi_monitor.cli", "worker"],
-            env=env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            env=env,
+            cwd=REPO,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         return self
 
@@ -183,8 +192,13 @@ def eventually(check: Callable[[], Any], timeout: float = 60.0, interval: float 
 
 PERIOD_KINDS: tuple[str, ...] = ("day", "week", "month", "quarter", "year")
 CONTRACT_TYPES: tuple[str, ...] = (
-    "deal.created", "deal.stage_changed", "deal.won", "deal.lost",
-    "visit.completed", "quote.sent", "target.set",
+    "deal.created",
+    "deal.stage_changed",
+    "deal.won",
+    "deal.lost",
+    "visit.completed",
+    "quote.sent",
+    "target.set",
 )
 Metrics = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
@@ -204,9 +218,21 @@ def simulate_file(
     `days` of business-hours history at about `per_hour` events an hour (past the history, the
     simulator stamps events with the wall clock)."""
     deployment.cli(
-        "simulate", "--output", str(path), "--count", str(count), "--days", str(days),
-        "--reps", str(reps), "--scenario", scenario, "--history-per-hour", str(per_hour),
-        "--seed", str(seed),
+        "simulate",
+        "--output",
+        str(path),
+        "--count",
+        str(count),
+        "--days",
+        str(days),
+        "--reps",
+        str(reps),
+        "--scenario",
+        scenario,
+        "--history-per-hour",
+        str(per_hour),
+        "--seed",
+        str(seed),
     )
     return read_lines(path)
 
@@ -280,8 +306,7 @@ def api_mismatches(
 
 def _without_projection(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [
-        row
-        | {"derived": {k: v for k, v in row["derived"].items() if k != "projected_attainment_pct"}}
+        row | {"derived": {k: v for k, v in row["derived"].items() if k != "projected_attainment_pct"}}
         for row in rows
     ]
 
@@ -343,10 +368,7 @@ def produce_raw(deployment: Deployment, messages: list[tuple[str, bytes]]) -> li
         )
         await producer.start()
         try:
-            return [
-                await producer.send_and_wait(deployment.topic(topic), value)
-                for topic, value in messages
-            ]
+            return [await producer.send_and_wait(deployment.topic(topic), value) for topic, value in messages]
         finally:
             await producer.stop()
 

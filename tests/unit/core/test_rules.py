@@ -53,8 +53,12 @@ def test_minimal_rules_take_documented_defaults() -> None:
             ["timezone:", "Mars/Olympus", "Europe/London"],
             id="bad-timezone",
         ),
-        pytest.param({"currency": "gbp"}, ["currency:", "ISO 4217", "three capital letters"], id="bad-currency"),
-        pytest.param({"currency": "POUNDS"}, ["currency:", "ISO 4217", "three capital letters"], id="long-currency"),
+        pytest.param(
+            {"currency": "gbp"}, ["currency:", "ISO 4217", "three capital letters"], id="bad-currency"
+        ),
+        pytest.param(
+            {"currency": "POUNDS"}, ["currency:", "ISO 4217", "three capital letters"], id="long-currency"
+        ),
         pytest.param(
             {"stages": {"proposal": "1.5"}},
             ["stages:", "proposal", "between 0 and 1", "1.5"],

@@ -324,7 +324,10 @@ def test_year_previous_to_date_uses_whole_months_then_days_of_the_same_month() -
 
 
 def test_quarter_previous_to_date_is_undefined_when_its_days_are_no_longer_kept() -> None:
-    engine = f.engine(f.rules(keep={"hour": 72, "day": 20, "week": 60, "month": 26, "quarter": 10, "year": 3}), now=LONDON_NOW)
+    engine = f.engine(
+        f.rules(keep={"hour": 72, "day": 20, "week": 60, "month": 26, "quarter": 10, "year": 3}),
+        now=LONDON_NOW,
+    )
     state = _state([deal_won("2026-08-10T10:00:00Z", "d1", amount="5")], engine)
     # Quarter Q4 2026 started 2026-10-01; like-for-like needs 2026-08-01.. in days: not kept.
     assert engine.view(state).windows("quarter")["previous_to_date"] is None
