@@ -251,6 +251,9 @@ def run_worker(settings: Settings, rules: Rules) -> int:
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
     (settings.data_dir / settings.app_id).mkdir(parents=True, exist_ok=True)
+    from streams.topics import ensure_topics, worker_topics
+
+    asyncio.run(ensure_topics(settings, worker_topics(settings, TABLE_NAME)))
     worker = create_app(settings, rules)
     # No banner or spinner when logs go to a file (tests, services).
     quiet = not sys.stdout.isatty()

@@ -1,7 +1,9 @@
-"""Create the contract topics if they are missing: partitions from settings, targets compacted."""
+"""Create the topics a worker needs if they are missing (partitions from settings, targets and the
+changelog compacted) and wait until every partition has a leader."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -27,19 +29,57 @@ def contract_topics(settings: Settings) -> list[NewTopic]:
     return topics
 
 
-async def ensure_topics(settings: Settings) -> list[str]:
-    """Create what is missing; returns the names created."""
+def worker_topics(settings: Settings, table_name: str) -> list[NewTopic]:
+    """The contract topics plus the internal ones Faust would create lazily: created up front,
+    because a Faust consumer that subscribes before its topic exists ignores it for good."""
+    internal = [
+        NewTopic(
+            settings.routed_topic,
+            num_partitions=settings.partitions,
+            replication_factor=settings.replication_factor,
+        ),
+        NewTopic(
+            f"{settings.app_id}-{table_name}-changelog",
+            num_partitions=settings.partitions,
+            replication_factor=settings.replication_factor,
+            topic_configs={"cleanup.policy": "compact"},
+        ),
+    ]
+    return contract_topics(settings) + internal
+
+
+async def ensure_topics(
+    settings: Settings, topics: list[NewTopic] | None = None, timeout: float = 60.0
+) -> list[str]:
+    """Create what is missing and wait for partition leaders; returns the names created."""
+    wanted = topics if topics is not None else contract_topics(settings)
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
     await admin.start()
     try:
         existing = set(await admin.list_topics())
-        missing = [t for t in contract_topics(settings) if t.name not in existing]
+        missing = [t for t in wanted if t.name not in existing]
         if missing:
             try:
                 await admin.create_topics(missing)
             except TopicAlreadyExistsError:
                 pass  # another worker created them at the same time
             log.info("created topics: %s", ", ".join(t.name for t in missing))
+            await _wait_for_leaders(admin, [t.name for t in missing], timeout)
         return [t.name for t in missing]
     finally:
         await admin.close()
+
+
+async def _wait_for_leaders(admin: AIOKafkaAdminClient, names: list[str], timeout: float) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        described = await admin.describe_topics(names)
+        ready = all(
+            topic.get("error_code", 0) == 0
+            and topic.get("partitions")
+            and all(p.get("leader", -1) >= 0 for p in topic["partitions"])
+            for topic in described
+        )
+        if ready or asyncio.get_running_loop().time() > deadline:
+            return
+        await asyncio.sleep(0.2)
