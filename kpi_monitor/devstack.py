@@ -287,8 +287,13 @@ def _kafka_java(cfg: DevConfig, log4j: Path) -> list[str]:
 
 
 def new_cluster_id() -> str:
-    """A Kafka cluster id: a random UUID in URL-safe base64 without padding."""
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode("ascii").rstrip("=")
+    """A Kafka cluster id: a random UUID in URL-safe base64 without padding. Like Kafka's own
+    Uuid.randomUuid(), never one starting with '-', which the storage tool's argument parser
+    would take for an option."""
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode("ascii").rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
 
 
 def format_kafka(cfg: DevConfig, java: list[str], props: Path) -> None:

@@ -174,3 +174,15 @@ def test_up_reports_missing_redis_before_spawning(
 def test_cluster_id_shape() -> None:
     cluster_id = devstack.new_cluster_id()
     assert len(cluster_id) == 22 and "=" not in cluster_id
+
+
+def test_cluster_ids_never_start_with_a_dash(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An id starting with '-' is read as an option by kafka-storage (a real CI failure)."""
+    import uuid as uuid_module
+
+    dashed = uuid_module.UUID(bytes=b"\xf8" + bytes(15))  # base64 of 0xf8... starts with '-'
+    fresh = iter([dashed, uuid_module.UUID(int=1)])
+    monkeypatch.setattr(devstack.uuid, "uuid4", lambda: next(fresh))
+    cluster_id = devstack.new_cluster_id()
+    assert not cluster_id.startswith("-")
+    assert len(cluster_id) == 22
