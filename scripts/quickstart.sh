@@ -65,18 +65,22 @@ start_bg simulator .venv/bin/kpi-monitor simulate --scenario "${KPI_SCENARIO:-st
 
 echo -n "[quickstart] waiting for the first KPIs "
 for _ in $(seq 1 60); do
-  if curl -fsS "http://127.0.0.1:$web_port/metrics" 2>/dev/null | grep -q '^sales_visits{'; then echo " flowing"; break; fi
+  # (grep without -q reads everything: an early exit would fail curl, and the pipeline, with SIGPIPE)
+  if curl -fsS "http://127.0.0.1:$web_port/metrics" 2>/dev/null | grep '^sales_visits{' >/dev/null; then echo " flowing"; break; fi
   echo -n "."; sleep 1
 done
-applied=$(curl -fsS "http://127.0.0.1:$web_port/metrics" | awk '/^kpi_events_applied_total/ {print $2}')
+applied=$(curl -fsS "http://127.0.0.1:$web_port/metrics" | awk '/^kpi_events_applied_total/ {printf "%d", $2}')
+# Debian's Prometheus ships only the classic web UI, under /classic/.
+ui=""
+if ! curl -fsS -o /dev/null "http://127.0.0.1:$prom_port/alerts" 2>/dev/null; then ui="/classic"; fi
 cat <<MSG
 
 The service is running on simulated CRM traffic (events applied so far: ${applied:-0}).
   Metrics (Prometheus format)   http://127.0.0.1:$web_port/metrics
   KPI API, one rep this month   http://127.0.0.1:$web_port/kpis/reps/rep-001?period=month
   Health / readiness            http://127.0.0.1:$web_port/healthz   http://127.0.0.1:$web_port/readyz
-  Prometheus alerts             http://127.0.0.1:$prom_port/alerts
-  Prometheus queries            http://127.0.0.1:$prom_port/graph?g0.expr=sum%20by%20(team)%20(sales_revenue%7Bperiod%3D%22month%22%2Cwindow%3D%22current%22%7D)
+  Prometheus alerts             http://127.0.0.1:$prom_port$ui/alerts
+  Prometheus queries            http://127.0.0.1:$prom_port$ui/graph?g0.expr=team%3Asales_revenue%3Asum%7Bperiod%3D%22month%22%7D&g0.tab=1
   Alertmanager                  http://127.0.0.1:$am_port/
 Logs: $logs_dir/   Stop everything: bash scripts/quickstart.sh down
 MSG
