@@ -156,6 +156,7 @@ def main() -> None:
     parser.add_argument("--partitions", type=int, default=4)
     parser.add_argument("--bootstrap", default="127.0.0.1:9092")
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/0")
+    parser.add_argument("--batch", type=int, default=5000, help="KPI_BATCH_MAX_EVENTS of the worker")
     args = parser.parse_args()
 
     name = f"bench{uuid.uuid4().hex[:8]}"
@@ -180,6 +181,7 @@ def main() -> None:
         "KPI_CLOCK": "event",
         "KPI_LOG_LEVEL": "warning",
         "KPI_DATA_DIR": f"/tmp/{name}",
+        "KPI_BATCH_MAX_EVENTS": str(args.batch),
     }
     log = Path(f"/tmp/{name}-worker.log")
     service, proc = service_run(env, 6190, total, log)
