@@ -46,6 +46,21 @@ class Agg:
         self.first_response_us_sum += other.first_response_us_sum
         self.first_response_count += other.first_response_count
 
+    def components(self) -> dict[str, int | Decimal]:
+        """The additive KPIs of contract section 3 by name, exact (durations in seconds)."""
+        return {
+            "visits": self.visits,
+            "deals_created": self.deals_created,
+            "deals_won": self.deals_won,
+            "deals_lost": self.deals_lost,
+            "quotes_sent": self.quotes_sent,
+            "revenue": self.revenue,
+            "cycle_seconds_sum": Decimal(self.cycle_us_sum).scaleb(-6),
+            "cycle_seconds_count": self.cycle_count,
+            "first_response_seconds_sum": Decimal(self.first_response_us_sum).scaleb(-6),
+            "first_response_seconds_count": self.first_response_count,
+        }
+
     def is_empty(self) -> bool:
         return (
             not (self.visits or self.deals_created or self.deals_won or self.deals_lost)

@@ -37,18 +37,7 @@ WINDOWS: tuple[str, ...] = ("current", "previous", "previous_to_date")
 
 
 def _values(agg: Agg) -> dict[str, float]:
-    return {
-        "visits": agg.visits,
-        "deals_created": agg.deals_created,
-        "deals_won": agg.deals_won,
-        "deals_lost": agg.deals_lost,
-        "quotes_sent": agg.quotes_sent,
-        "revenue": float(agg.revenue),
-        "cycle_seconds_sum": agg.cycle_us_sum / 1e6,
-        "cycle_seconds_count": agg.cycle_count,
-        "first_response_seconds_sum": agg.first_response_us_sum / 1e6,
-        "first_response_seconds_count": agg.first_response_count,
-    }
+    return {name: float(value) for name, value in agg.components().items()}
 
 
 SNAPSHOT_GAUGES: tuple[tuple[str, str], ...] = (
