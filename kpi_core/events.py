@@ -113,7 +113,10 @@ _MONEY_RULE = (
 
 def _short(value: Any, limit: int = 60) -> str:
     """repr() of a value for a message, cut to `limit` characters."""
-    text = repr(value)
+    try:
+        text = repr(value)
+    except RecursionError:  # e.g. an id that is an array nested 1,000 levels deep
+        return f"{_json_kind(value)} nested too deeply"
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -34,6 +34,20 @@ class Settings(BaseSettings):
     flush_interval_s: float = Field(default=1.0, gt=0, le=300)
     metrics_interval_s: float = Field(default=5.0, gt=0, le=300)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    # Secured connections (see README "Secured connections"); kpi_monitor/kafka_security.py
+    # turns these into aiokafka / Faust / redis-py arguments.
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = "SCRAM-SHA-256"
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    kafka_ssl_cafile: Path | None = None
+    kafka_ssl_certfile: Path | None = None
+    kafka_ssl_keyfile: Path | None = None
+    kafka_ssl_check_hostname: bool = True
+    redis_password: SecretStr | None = None
+    redis_ssl_ca_certs: Path | None = None
+    # Bearer token for /kpis/* and /status (KPI_API_TOKEN); unset or empty: no auth (streams/http.py).
+    api_token: SecretStr | None = None
 
     @field_validator("redis_url")
     @classmethod
@@ -41,6 +55,76 @@ class Settings(BaseSettings):
         if not value.startswith(("redis://", "rediss://", "unix://")):
             raise ValueError("must start with redis://, rediss:// (TLS) or unix://")
         return value
+
+    @field_validator("kafka_security_protocol", "kafka_sasl_mechanism", mode="before")
+    @classmethod
+    def _upper(cls, value: object) -> object:
+        return value.strip().upper() if isinstance(value, str) else value
+
+    @field_validator(
+        "kafka_sasl_username", "kafka_ssl_cafile", "kafka_ssl_certfile", "kafka_ssl_keyfile",
+        "redis_ssl_ca_certs", "kafka_sasl_password", "redis_password", mode="before",
+    )  # fmt: skip
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("kafka_ssl_cafile", "kafka_ssl_certfile", "kafka_ssl_keyfile", "redis_ssl_ca_certs")
+    @classmethod
+    def _readable_file(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError(f"no such file: {value}")
+        return value
+
+    @model_validator(mode="after")
+    def _security_consistent(self) -> Settings:
+        """Combinations that cannot work are refused at start, naming what is needed."""
+        problems: list[str] = []
+        protocol = self.kafka_security_protocol
+        if protocol.startswith("SASL_"):
+            if not self.kafka_sasl_username:
+                problems.append(
+                    f"KPI_KAFKA_SASL_USERNAME is required with KPI_KAFKA_SECURITY_PROTOCOL={protocol}"
+                )
+            if self.kafka_sasl_password is None:
+                problems.append(
+                    f"KPI_KAFKA_SASL_PASSWORD is required with KPI_KAFKA_SECURITY_PROTOCOL={protocol}"
+                )
+        elif self.kafka_sasl_username or self.kafka_sasl_password is not None:
+            problems.append(
+                f"KPI_KAFKA_SASL_USERNAME/KPI_KAFKA_SASL_PASSWORD are set but "
+                f"KPI_KAFKA_SECURITY_PROTOCOL={protocol} does not use SASL (use SASL_SSL or SASL_PLAINTEXT)"
+            )
+        uses_tls = protocol in ("SSL", "SASL_SSL")
+        tls_files = (self.kafka_ssl_cafile, self.kafka_ssl_certfile, self.kafka_ssl_keyfile)
+        if not uses_tls and any(f is not None for f in tls_files):
+            problems.append(
+                f"KPI_KAFKA_SSL_* files are set but KPI_KAFKA_SECURITY_PROTOCOL={protocol} does not "
+                f"use TLS (use SSL or SASL_SSL)"
+            )
+        if uses_tls and self.kafka_ssl_check_hostname and self.kafka_ssl_cafile is None:
+            problems.append(
+                f"KPI_KAFKA_SSL_CAFILE (the CA certificate that signed the broker's certificate, "
+                f"PEM) is required with KPI_KAFKA_SECURITY_PROTOCOL={protocol}; set "
+                f"KPI_KAFKA_SSL_CHECK_HOSTNAME=false only to trust the system CAs without a "
+                f"host name check"
+            )
+        if (self.kafka_ssl_certfile is None) != (self.kafka_ssl_keyfile is None):
+            problems.append(
+                "KPI_KAFKA_SSL_CERTFILE and KPI_KAFKA_SSL_KEYFILE (the client certificate and its "
+                "key) must be given together"
+            )
+        if self.redis_ssl_ca_certs is not None and not self.redis_url.startswith("rediss://"):
+            problems.append(
+                "KPI_REDIS_SSL_CA_CERTS is set but KPI_REDIS_URL does not start with rediss:// (TLS)"
+            )
+        if self.redis_password is not None and "@" in self.redis_url.split("//", 1)[-1].split("/", 1)[0]:
+            problems.append(
+                "KPI_REDIS_PASSWORD is set and KPI_REDIS_URL has credentials too: give the password once"
+            )
+        if problems:
+            raise ValueError("\n  ".join(problems))
+        return self
 
     def topic(self, name: str) -> str:
         """Contract topic name: `deals` -> `crm.deals` with the default prefix."""
@@ -68,5 +152,8 @@ def load_settings(**overrides: object) -> Settings:
         lines = ["invalid settings:"]
         for item in exc.errors():
             key = ".".join(str(p) for p in item["loc"])
+            if not key:  # a consistency check across settings: its message names them
+                lines.append(f"  {str(item['msg']).removeprefix('Value error, ')}")
+                continue
             lines.append(f"  KPI_{key.upper()} ({key}): {item['msg']}")
         raise SettingsError("\n".join(lines)) from None

@@ -104,11 +104,13 @@ async def _publish(
 ) -> int:
     from aiokafka import AIOKafkaProducer
 
+    from kpi_monitor.kafka_security import aiokafka_kwargs, check_kafka
     from streams.topics import ensure_topics
 
+    await check_kafka(settings)
     await ensure_topics(settings)
     producer = AIOKafkaProducer(
-        bootstrap_servers=settings.kafka_bootstrap, linger_ms=10, acks="all"
+        bootstrap_servers=settings.kafka_bootstrap, linger_ms=10, acks="all", **aiokafka_kwargs(settings)
     )
     await producer.start()
     sent = 0

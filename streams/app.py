@@ -16,6 +16,7 @@ from prometheus_client import CollectorRegistry
 
 from kpi_core.clock import KpiClock
 from kpi_core.engine import KpiEngine
+from kpi_monitor.kafka_security import faust_credentials, redis_store_options, redis_store_url
 from kpi_monitor.settings import Settings
 from kpi_rules import Rules
 from streams.deadletter import dead_letter_headers
@@ -52,7 +53,9 @@ class Worker:
 
     def ready(self) -> bool:
         app = self.app
-        return bool(self.ingest.running and not app.rebalancing and recovery_completed(app))
+        # Not ready while Redis writes fail: batches are paused (kept, retried), not processed.
+        store_healthy = getattr(self.table.data, "healthy", True)
+        return bool(self.ingest.running and not app.rebalancing and recovery_completed(app) and store_healthy)
 
 
 def create_app(settings: Settings, rules: Rules, registry: CollectorRegistry | None = None) -> Worker:
@@ -62,7 +65,8 @@ def create_app(settings: Settings, rules: Rules, registry: CollectorRegistry | N
     app = faust.App(
         settings.app_id,
         broker=f"kafka://{settings.kafka_bootstrap}",
-        store=settings.redis_url,
+        broker_credentials=faust_credentials(settings),
+        store=redis_store_url(settings),
         topic_partitions=settings.partitions,
         topic_replication_factor=settings.replication_factor,
         web_port=settings.web_port,
@@ -94,6 +98,7 @@ def create_app(settings: Settings, rules: Rules, registry: CollectorRegistry | N
         TABLE_NAME,
         partitions=settings.partitions,
         schema=faust.Schema(key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"),
+        options=redis_store_options(settings) or None,  # KPI_REDIS_PASSWORD, kept out of the URL
     )
     ingest = IngestService(settings, rules, metrics, loop=None, beacon=None)
     worker = Worker(app, settings, rules, engine, metrics, registry, ingest, table)
@@ -246,13 +251,25 @@ async def _update_consumer_lag(worker: Worker) -> None:
         log.debug("consumer lag not available: %s", exc)
 
 
+# Third-party loggers that print message payloads (CRM events: customer ids) at DEBUG: kept at
+# INFO whatever KPI_LOG_LEVEL says. No personal data in logs (README; tests/integration/test_privacy.py).
+PAYLOAD_LOGGERS: tuple[str, ...] = ("aiokafka", "faust.topics", "faust.transport.drivers.aiokafka")
+
+
 def run_worker(settings: Settings, rules: Rules) -> int:
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
+    for name in PAYLOAD_LOGGERS:
+        if logging.getLogger(name).getEffectiveLevel() < logging.INFO:
+            logging.getLogger(name).setLevel(logging.INFO)
     (settings.data_dir / settings.app_id).mkdir(parents=True, exist_ok=True)
+    from kpi_monitor.kafka_security import check_kafka, check_redis
     from streams.topics import ensure_topics, worker_topics
 
+    # Fail at start, with the reason, when Kafka or Redis refuses the configured connection.
+    asyncio.run(check_kafka(settings))
+    asyncio.run(check_redis(settings))
     asyncio.run(ensure_topics(settings, worker_topics(settings, TABLE_NAME)))
     worker = create_app(settings, rules)
     # No banner or spinner when logs go to a file (tests, services).

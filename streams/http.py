@@ -1,10 +1,22 @@
-"""HTTP views of a worker: the KPI API (routed to the rep's owner), health, readiness, metrics."""
+"""HTTP views of a worker: the KPI API (routed to the rep's owner), health, readiness, metrics.
+
+Hardening: with KPI_API_TOKEN set, /kpis/* and /status need `Authorization: Bearer <token>`
+(/healthz, /readyz and /metrics stay open: probes and Prometheus scrape them); rep ids and
+periods are checked (400); a failing view answers a generic JSON 500 and logs the traceback;
+a forwarded request is answered where it lands (one hop at most)."""
 
 from __future__ import annotations
 
+import functools
+import hmac
+import logging
 import re
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
+import aiohttp
+from aiohttp import web
+from faust.web.exceptions import WebError
 from yarl import URL
 
 from kpi_core.periods import PERIOD_KINDS
@@ -14,18 +26,71 @@ from streams.routing import partition_for
 if TYPE_CHECKING:
     from streams.app import Worker
 
+log = logging.getLogger(__name__)
 FORWARDED_HEADER = "X-KPI-Forwarded"
-REP_ID = re.compile(r"^[^\x00-\x1f/]{1,128}$")
+MAX_REP_ID_CHARS = 128
+# Decoded (aiohttp unquotes path parameters): no C0/C1 control characters, DEL or slash.
+REP_ID = re.compile(r"^[^\x00-\x1f\x7f-\x9f/]{1,128}$")
+FORWARD_TIMEOUT_S = 10.0
+Handler = Callable[..., Awaitable[Any]]
+
+
+def _token(worker: Worker) -> bytes | None:
+    secret = getattr(worker.settings, "api_token", None)
+    value = secret.get_secret_value() if secret is not None else ""
+    return value.encode() if value else None  # unset or empty: no authentication
+
+
+def bearer_ok(header: str | None, token: bytes) -> bool:
+    """Whether an Authorization header carries exactly `token` (constant-time comparison)."""
+    scheme, _, value = (header or "").strip().partition(" ")
+    if scheme.lower() != "bearer":
+        return False
+    try:
+        given = value.strip().encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:  # a lone surrogate that is no escaped byte: not the token
+        return False
+    return hmac.compare_digest(given, token)
+
+
+def guarded(token: bytes | None) -> Callable[[Handler], Handler]:
+    """Wrap a view: the bearer token check (when `token` is set), and no traceback to clients:
+    an exception becomes a generic JSON 500; the traceback goes to the log only."""
+
+    def decorate(handler: Handler) -> Handler:
+        @functools.wraps(handler)
+        async def view_fn(view: Any, request: Any, **kwargs: Any) -> Any:
+            if token is not None and not bearer_ok(request.headers.get("Authorization"), token):
+                return view.json(
+                    {"error": "authentication required: Authorization: Bearer <KPI_API_TOKEN>"},
+                    status=401,
+                    headers={"WWW-Authenticate": 'Bearer realm="kpi-monitor"'},
+                )
+            try:
+                return await handler(view, request, **kwargs)
+            except (WebError, web.HTTPException):
+                raise  # deliberate HTTP answers (Faust / aiohttp turn them into responses)
+            except Exception:
+                log.exception("HTTP view %s failed", handler.__name__)
+                return view.json({"error": "internal error (details in the worker log)"}, status=500)
+
+        return view_fn
+
+    return decorate
 
 
 def register_views(worker: Worker) -> None:
     app = worker.app
+    protected = guarded(_token(worker))
+    open_ = guarded(None)
 
     @app.page("/healthz")
+    @open_
     async def healthz(view: Any, request: Any) -> Any:
         return view.json({"status": "ok"})
 
     @app.page("/readyz")
+    @open_
     async def readyz(view: Any, request: Any) -> Any:
         ready = worker.ready()
         body = {
@@ -38,6 +103,7 @@ def register_views(worker: Worker) -> None:
         return view.json(body, status=200 if ready else 503)
 
     @app.page("/status")
+    @protected
     async def status(view: Any, request: Any) -> Any:
         """Cheap JSON counters for scripts and benchmarks (no KPI rendering)."""
         metrics = worker.metrics
@@ -58,22 +124,32 @@ def register_views(worker: Worker) -> None:
         )
 
     @app.page("/metrics")
+    @open_  # Prometheus scrapes without credentials: protect /metrics at the network level
     async def metrics(view: Any, request: Any) -> Any:
         # aiohttp refuses a charset inside content_type; the text format is UTF-8 by definition.
         body = worker.metrics.exposition(worker.sales)
         return view.bytes(body, content_type="text/plain; version=0.0.4")
 
     @app.page("/kpis/reps/{rep_id}")
+    @protected
     async def rep_kpis(view: Any, request: Any, rep_id: str) -> Any:
+        # Other query parameters are ignored.
         period = request.query.get("period", "month")
         if period not in PERIOD_KINDS:
             return view.json(
-                {"error": f"period must be one of {', '.join(PERIOD_KINDS)}; got {period[:32]!r}"},
+                {
+                    "error": f"period must be one of {', '.join(PERIOD_KINDS)}; got {period[:32]!r}",
+                    "allowed": list(PERIOD_KINDS),
+                },
                 status=400,
             )
-        if not REP_ID.match(rep_id):
+        if len(rep_id) > MAX_REP_ID_CHARS or not REP_ID.match(rep_id) or not rep_id.strip():
             return view.json(
-                {"error": "rep_id must be 1-128 characters without control characters"}, status=400
+                {
+                    "error": f"rep_id must be 1-{MAX_REP_ID_CHARS} characters (URL-decoded), not "
+                    "blank, without control characters or '/'"
+                },
+                status=400,
             )
         owner = _owner(worker, rep_id)
         forwarded = request.headers.get(FORWARDED_HEADER)
@@ -105,6 +181,15 @@ async def _forward(worker: Worker, owner: str, view: Any, request: Any) -> Any:
     target = URL(owner)
     url = request.url.with_host(target.host).with_port(target.port)
     headers = {**request.headers, FORWARDED_HEADER: "1"}  # forwarded once: never ping-pong
-    async with worker.app.http_client.get(url, headers=headers) as response:
-        body = await response.text()
-        return view.text(body, content_type=response.content_type, status=response.status)
+    try:
+        async with worker.app.http_client.get(
+            url, headers=headers, timeout=aiohttp.ClientTimeout(total=FORWARD_TIMEOUT_S)
+        ) as response:
+            body = await response.text()
+            extra = {}
+            if "WWW-Authenticate" in response.headers:
+                extra["WWW-Authenticate"] = response.headers["WWW-Authenticate"]
+            return view.text(body, content_type=response.content_type, status=response.status, headers=extra)
+    except (TimeoutError, aiohttp.ClientError) as exc:
+        log.warning("forwarding a KPI request to %s failed: %s", owner, type(exc).__name__)
+        return view.json({"error": "the worker owning this rep did not answer; retry"}, status=502)

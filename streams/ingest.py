@@ -15,6 +15,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from mode import Service
 
 from kpi_core.events import Rejection, decode_event
+from kpi_monitor.kafka_security import aiokafka_kwargs
 from kpi_monitor.settings import Settings
 from kpi_rules import Rules
 from streams.deadletter import dead_letter_headers
@@ -49,12 +50,14 @@ class IngestService(Service):
 
     async def on_start(self) -> None:
         s = self.settings
+        security = aiokafka_kwargs(s)
         self.producer = AIOKafkaProducer(
             bootstrap_servers=s.kafka_bootstrap,
             acks="all",
             linger_ms=5,
             max_request_size=4 * 1024 * 1024,
             compression_type=None,
+            **security,
         )
         await self.producer.start()
         self.consumer = AIOKafkaConsumer(
@@ -65,6 +68,7 @@ class IngestService(Service):
             auto_offset_reset="earliest",
             max_partition_fetch_bytes=4 * 1024 * 1024,
             fetch_max_bytes=16 * 1024 * 1024,
+            **security,
         )
         await self.consumer.start()
         self.add_future(self._run())
@@ -96,12 +100,28 @@ class IngestService(Service):
                 await asyncio.sleep(1.0)
 
     async def _rewind(self) -> None:
-        """Seek back to the last committed offsets so a failed batch is read again."""
+        """Seek back to the last committed offsets so a failed batch is read again.
+
+        Retried until it succeeds: with the broker down, `committed` fails too, and neither
+        letting that end `_run` (ingest stopped for good) nor reading on past the failed batch
+        (its records skipped at the next commit) is acceptable."""
         assert self.consumer is not None
-        for tp in self.consumer.assignment():
-            committed = await self.consumer.committed(tp)
-            if committed is not None:
-                self.consumer.seek(tp, committed)
+        while True:
+            try:
+                for tp in self.consumer.assignment():
+                    committed = await self.consumer.committed(tp)
+                    if committed is None:  # nothing committed yet: auto_offset_reset=earliest
+                        await self.consumer.seek_to_beginning(tp)
+                    else:
+                        self.consumer.seek(tp, committed)
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                if self.should_stop:
+                    return
+                log.warning("ingest: cannot rewind to the committed offsets (%s); retrying", exc)
+                await asyncio.sleep(1.0)
 
     async def process(self, records: dict[TopicPartition, list[Any]]) -> None:
         """Validate, route and dead-letter one poll, then commit it (after every send is acked)."""

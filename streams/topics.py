@@ -9,6 +9,7 @@ import logging
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
+from kpi_monitor.kafka_security import aiokafka_kwargs
 from kpi_monitor.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -53,7 +54,7 @@ async def ensure_topics(
 ) -> list[str]:
     """Create what is missing and wait for partition leaders; returns the names created."""
     wanted = topics if topics is not None else contract_topics(settings)
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, **aiokafka_kwargs(settings))
     await admin.start()
     try:
         existing = set(await admin.list_topics())

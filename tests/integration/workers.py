@@ -443,3 +443,172 @@ def sales_mismatches(
                 if abs(got - expected) > 1e-6 * max(1.0, abs(expected)):
                     problems.append(f"sales_{kpi}{{rep={rep},period={kind}}} {got} != {expected}")
     return problems
+
+
+# --------------------------------------------------------------------------- fault injection:
+# dedicated Redis / Kafka processes a test may stop and restart (never the shared dev stack)
+
+
+def stop_process(proc: subprocess.Popen[Any], timeout: float = 20.0) -> None:
+    """SIGTERM, then SIGKILL after `timeout`, of one process we started (by its PID only)."""
+    if proc.poll() is not None:
+        return
+    try:
+        proc.terminate()
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(10)
+
+
+def publisher_log(deployment: Deployment) -> Path:
+    return deployment.tmp / f"{deployment.name}-publish.log"
+
+
+def publisher(deployment: Deployment, path: Path, rate: float = 0.0) -> subprocess.Popen[bytes]:
+    """`kpi-monitor publish FILE --rate R` in the background, output to `publisher_log`: a file,
+    not a pipe (with the broker down aiokafka logs errors in a loop; a full, unread pipe would
+    block the publisher in a write)."""
+    with publisher_log(deployment).open("ab") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "kpi_monitor.cli", "publish", str(path), "--rate", str(rate)],
+            env=deployment.env,
+            cwd=REPO,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+
+
+def log_tail(path: Path, lines: int = 20) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+class DedicatedRedis:
+    """A redis-server of its own on a free port, AOF persistence in `directory`: `stop()` is a
+    real outage (SIGTERM: the AOF is fsynced, the process exits, the port closes) and `start()`
+    brings it back on the same port with the same data."""
+
+    def __init__(self, directory: Path):
+        self.directory = directory
+        self.port = free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.last_pid: int | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self, timeout: float = 20.0) -> DedicatedRedis:
+        from kpi_monitor.devstack import redis_ping, require_binary
+
+        self.directory.mkdir(parents=True, exist_ok=True)
+        log = open(self.directory / "redis.log", "ab")
+        options = f"--port {self.port} --bind 127.0.0.1 --appendonly yes --appendfsync always"
+        argv = [require_binary("redis-server"), *options.split(), "--dir", str(self.directory)]
+        self.proc = subprocess.Popen(
+            [*argv, "--save", "", "--daemonize", "no"],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        self.last_pid = self.proc.pid
+        deadline = time.monotonic() + timeout
+        while not redis_ping("127.0.0.1", self.port):
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise AssertionError(f"redis-server did not start; log:\n{self._log_tail()}")
+            time.sleep(0.1)
+        return self
+
+    def _log_tail(self) -> str:
+        path = self.directory / "redis.log"
+        return "\n".join(path.read_text(errors="replace").splitlines()[-20:]) if path.exists() else ""
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            stop_process(self.proc)
+            self.proc = None
+
+
+class DedicatedKafka:
+    """A single-node KRaft Kafka of its own (data dir under `directory`, free broker and
+    controller ports), started with kpi_monitor.devstack's Kafka preparation (cached jars)."""
+
+    def __init__(self, directory: Path):
+        from kpi_monitor.devstack import DevConfig
+
+        base = DevConfig.from_env(str(directory), env={})
+        self.cfg = DevConfig(
+            data_dir=directory.absolute(),
+            kafka_home=base.kafka_home,
+            repo_dir=REPO,
+            kafka_port=free_port(),
+            kafka_controller_port=free_port(),
+        )
+        self.argv: list[str] | None = None
+
+    @property
+    def bootstrap(self) -> str:
+        return self.cfg.kafka_bootstrap
+
+    @property
+    def _component(self) -> Any:
+        from kpi_monitor.devstack import COMPONENTS
+
+        return next(c for c in COMPONENTS if c.name == "kafka")
+
+    @property
+    def pid(self) -> int | None:
+        from kpi_monitor.devstack import live_pid
+
+        return live_pid(self.cfg, self._component)
+
+    def start(self) -> DedicatedKafka:
+        from kpi_monitor import devstack
+
+        for directory in (self.cfg.data_dir, self.cfg.logs_dir, self.cfg.run_dir):
+            directory.mkdir(parents=True, exist_ok=True)
+        if self.argv is None:
+            self.argv = devstack.prepare_kafka(self.cfg)  # writes config, formats storage once
+        devstack._spawn(self.cfg, self._component, self.argv)
+        try:
+            devstack._wait_ready(self.cfg, self._component)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        from kpi_monitor import devstack
+
+        pid = self.pid
+        if pid is not None:
+            devstack._stop_pid(pid, self._component.marker, timeout=30.0)
+            devstack.pid_file(self.cfg, "kafka").unlink(missing_ok=True)
+
+
+def input_end_offsets(deployment: Deployment) -> int:
+    """Messages in the deployment's contract input topics (sum of end offsets)."""
+    import asyncio
+
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    async def ends() -> int:
+        consumer = AIOKafkaConsumer(bootstrap_servers=deployment.kafka_bootstrap)
+        await consumer.start()
+        try:
+            tps = [
+                TopicPartition(deployment.topic(name), p)
+                for name in ("deals", "visits", "quotes", "targets")
+                for p in range(deployment.partitions)
+            ]
+            return sum((await consumer.end_offsets(tps)).values())
+        finally:
+            await consumer.stop()
+
+    return asyncio.run(ends())
