@@ -262,31 +262,25 @@ def sales_alerts(rules: Rules) -> list[Rule]:
     def on(scope: str, *extra: str) -> str:
         return f"on ({', '.join((*LEVELS[scope], *extra))})"
 
-    # SalesRevenueDecline: decline % of revenue period-to-date vs previous_to_date.
-    d = a.revenue_decline
-    expr = (
-        f"-{_sel(rec(d.scope, 'revenue', 'growth_pct'), period=d.period)} > {_num(d.threshold_pct)}\n"
-        f"and {on(d.scope, 'period')}\n"
-        f"{_sel(rec(d.scope, 'revenue', 'sum'), period=d.period, window='previous_to_date')}"
-        f" >= {_num(d.min_previous_revenue)}"
-    )
-    text = words(d.scope, d.period) | {
-        "threshold": _num(d.threshold_pct),
-        "min": _num(d.min_previous_revenue),
-        "current": _scoped_figure(d.scope, rec(d.scope, "revenue", "sum"), period=d.period, window="current"),
-        "previous": _scoped_figure(
-            d.scope, rec(d.scope, "revenue", "sum"), period=d.period, window="previous_to_date"
-        ),
-    }
-    out.append(
-        _alert(
-            "SalesRevenueDecline",
-            expr,
-            d.for_,
-            labels(d.severity, d.scope),
-            render(loc, "SalesRevenueDecline", text),
+    def decline(name: str, metric: str, cfg: Any, minimum: str) -> None:
+        """A period-to-date decline of `metric` against previous_to_date, with a volume guard."""
+        expr = (
+            f"-{_sel(rec(cfg.scope, metric, 'growth_pct'), period=cfg.period)} > {_num(cfg.threshold_pct)}\n"
+            f"and {on(cfg.scope, 'period')}\n"
+            f"{_sel(rec(cfg.scope, metric, 'sum'), period=cfg.period, window='previous_to_date')}"
+            f" >= {minimum}"
         )
-    )
+        total = rec(cfg.scope, metric, "sum")
+        text = words(cfg.scope, cfg.period) | {
+            "threshold": _num(cfg.threshold_pct),
+            "min": minimum,
+            "current": _scoped_figure(cfg.scope, total, period=cfg.period, window="current"),
+            "previous": _scoped_figure(cfg.scope, total, period=cfg.period, window="previous_to_date"),
+        }
+        out.append(_alert(name, expr, cfg.for_, labels(cfg.severity, cfg.scope), render(loc, name, text)))
+
+    # SalesRevenueDecline: decline % of revenue period-to-date vs previous_to_date.
+    decline("SalesRevenueDecline", "revenue", a.revenue_decline, _num(a.revenue_decline.min_previous_revenue))
 
     # SalesDownTrend: see TrendLookback.
     t = a.down_trend
@@ -309,26 +303,7 @@ def sales_alerts(rules: Rules) -> list[Rule]:
     )
 
     # SalesVisitsDrop: decline % of visits period-to-date vs previous_to_date.
-    v = a.visits_drop
-    expr = (
-        f"-{_sel(rec(v.scope, 'visits', 'growth_pct'), period=v.period)} > {_num(v.threshold_pct)}\n"
-        f"and {on(v.scope, 'period')}\n"
-        f"{_sel(rec(v.scope, 'visits', 'sum'), period=v.period, window='previous_to_date')}"
-        f" >= {v.min_previous_visits}"
-    )
-    text = words(v.scope, v.period) | {
-        "threshold": _num(v.threshold_pct),
-        "min": str(v.min_previous_visits),
-        "current": _scoped_figure(v.scope, rec(v.scope, "visits", "sum"), period=v.period, window="current"),
-        "previous": _scoped_figure(
-            v.scope, rec(v.scope, "visits", "sum"), period=v.period, window="previous_to_date"
-        ),
-    }
-    out.append(
-        _alert(
-            "SalesVisitsDrop", expr, v.for_, labels(v.severity, v.scope), render(loc, "SalesVisitsDrop", text)
-        )
-    )
+    decline("SalesVisitsDrop", "visits", a.visits_drop, str(a.visits_drop.min_previous_visits))
 
     # SalesTargetPaceBehind: projected attainment low once enough of the period has elapsed.
     p = a.target_pace_behind

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from kpi_monitor.devstack import DevConfig, dev_down, dev_status, dev_up
+from tests.integration.workers import Deployment, WorkerProcess
 
 _HERE = Path(__file__).parent.resolve()
 _REPO = _HERE.parents[1]
@@ -41,3 +42,14 @@ def kafka_bootstrap(stack: DevConfig) -> str:
 @pytest.fixture(scope="session")
 def redis_url(stack: DevConfig) -> str:
     return stack.redis_url
+
+
+@pytest.fixture
+def worker(kafka_bootstrap: str, redis_url: str, tmp_path: Path) -> Iterator[WorkerProcess]:
+    """One ready worker (wall clock) of a fresh isolated deployment, stopped afterwards."""
+    deployment = Deployment(kafka_bootstrap, redis_url, tmp_path, clock="wall")
+    process = deployment.worker().start()
+    try:
+        yield process.wait_ready()
+    finally:
+        process.stop()

@@ -28,7 +28,7 @@ import yaml
 from kpi_monitor.rulesgen import render_all
 from kpi_monitor.rulesgen.dashboards import panel_queries
 from kpi_rules import load_rules
-from tests.integration.workers import REPO, Deployment, WorkerProcess, eventually, free_port, sample
+from tests.integration.workers import REPO, WorkerProcess, eventually, free_port, sample
 
 STEADY, DECLINE = "steady", "decline"
 # Panel queries the scenario cannot give data to, with the reason. Kept empty on purpose: the
@@ -239,16 +239,6 @@ def hook() -> Iterator[Hook]:
     finally:
         receiver.server.shutdown()
         receiver.server.server_close()
-
-
-@pytest.fixture
-def worker(kafka_bootstrap: str, redis_url: str, tmp_path: Path) -> Iterator[WorkerProcess]:
-    deployment = Deployment(kafka_bootstrap, redis_url, tmp_path, clock="wall")
-    process = deployment.worker().start()
-    try:
-        yield process.wait_ready()
-    finally:
-        process.stop()
 
 
 def _test_rules(tmp: Path, hook_url: str) -> Path:

@@ -3,24 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import orjson
-import pytest
 
-from tests.integration.workers import Deployment, WorkerProcess, eventually, sample
-
-
-@pytest.fixture
-def worker(kafka_bootstrap: str, redis_url: str, tmp_path: Path) -> Iterator[WorkerProcess]:
-    deployment = Deployment(kafka_bootstrap, redis_url, tmp_path, clock="wall")
-    process = deployment.worker().start()
-    try:
-        yield process.wait_ready()
-    finally:
-        process.stop()
+from tests.integration.workers import WorkerProcess, eventually, sample
 
 
 def _visit(rep: str, n: int) -> dict[str, object]:
