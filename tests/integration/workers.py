@@ -19,6 +19,9 @@ from typing import Any
 import orjson
 from prometheus_client.parser import text_string_to_metric_families
 
+from kpi_core.events import EVENT_TYPES
+from kpi_core.periods import PERIOD_KINDS
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -190,16 +193,8 @@ def eventually(check: Callable[[], Any], timeout: float = 60.0, interval: float 
 # --------------------------------------------------------------------------- event files, report,
 # raw Kafka access and report comparison (used by the streaming exactness / recovery tests)
 
-PERIOD_KINDS: tuple[str, ...] = ("day", "week", "month", "quarter", "year")
-CONTRACT_TYPES: tuple[str, ...] = (
-    "deal.created",
-    "deal.stage_changed",
-    "deal.won",
-    "deal.lost",
-    "visit.completed",
-    "quote.sent",
-    "target.set",
-)
+# The contract's names, from the one place the code defines them.
+CONTRACT_TYPES: tuple[str, ...] = EVENT_TYPES
 Metrics = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
 
