@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -76,9 +77,22 @@ def _decode_deal(data: dict[str, Any]) -> DealState:
     )
 
 
+@lru_cache(maxsize=65536)
+def _address(name: str) -> tuple[str, str, Any]:
+    """(tag, kind, key) of a bucket, target or seen-chunk part name, parsed once per name."""
+    tag, _, rest = name.partition("|")
+    kind, _, raw = rest.partition("|")
+    if tag == "b":
+        return tag, kind, int(raw) if kind == "slot" else date.fromisoformat(raw)
+    if tag == "t":
+        return tag, kind, date.fromisoformat(raw)
+    if tag == "s":
+        return tag, kind, int(raw)
+    raise ValueError(f"unknown state part {name!r}")
+
+
 def encode_part(state: RepState, name: str) -> _Encoded | None:
     """The bytes of one part of `state`, or None when the part no longer exists (delete it)."""
-    tag, _, rest = name.partition("|")
     if name == META_FIELD:
         return orjson.dumps(
             {
@@ -90,25 +104,20 @@ def encode_part(state: RepState, name: str) -> _Encoded | None:
                 "wp": str(state.weighted_pipeline),
             }
         )
+    if name.startswith("d|"):  # one per deal: too many distinct names to be worth caching
+        deal = state.deals.get(name[2:])
+        return None if deal is None else orjson.dumps(_encode_deal(deal))
+    tag, kind, key = _address(name)
     if tag == "b":
-        kind, _, raw_key = rest.partition("|")
-        key: Any = int(raw_key) if kind == "slot" else date.fromisoformat(raw_key)
         agg = state.buckets[kind].get(key)
         return None if agg is None else orjson.dumps(agg.to_dict())
     if tag == "t":
-        kind, _, raw_start = rest.partition("|")
-        fact = state.targets.get((kind, date.fromisoformat(raw_start)))
+        fact = state.targets.get((kind, key))
         return None if fact is None else orjson.dumps(_fact(fact))
-    if tag == "d":
-        deal = state.deals.get(rest)
-        return None if deal is None else orjson.dumps(_encode_deal(deal))
-    if tag == "s":
-        hour, _, index = rest.partition("|")
-        chunks = state.seen_chunks.get(int(hour))
-        if chunks is None or int(index) >= len(chunks):
-            return None
-        return orjson.dumps(chunks[int(index)])
-    raise ValueError(f"unknown state part {name!r}")
+    chunks = state.seen_chunks.get(int(kind))
+    if chunks is None or key >= len(chunks):
+        return None
+    return orjson.dumps(chunks[key])
 
 
 def decode_parts(rep_id: str, parts: Iterable[tuple[str, bytes]]) -> RepState:

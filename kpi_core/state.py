@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from functools import lru_cache
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from kpi_core.aggregates import ZERO, Agg
 from kpi_core.periods import (
@@ -49,6 +50,9 @@ class DealState:
     touches: list[datetime] = field(default_factory=list)  # sorted visit/quote times
     ids: set[str] = field(default_factory=set)
     last_at: datetime = _EPOCH
+    # What the deal currently adds to the KPIs (see `transitions._contributions`): kept so an
+    # update computes only the new contributions, not the old ones again. Derived, never stored.
+    contributions: list[Any] | None = field(default=None, compare=False, repr=False)
 
     @property
     def closed(self) -> bool:
@@ -110,11 +114,11 @@ class RepState:
         buckets = self.buckets
         oldest = horizon.oldest
         slot = int(at.timestamp()) // SLOT_SECONDS
+        slot_name, keys = slot_plan(slot, calendar.zone, calendar.fiscal_start_month)
         if slot >= oldest["slot"]:
             out.append(_bucket(buckets["slot"], slot))
-            touched.add(_slot_field(slot))
-        local = at.astimezone(calendar.zone).date()
-        for kind, key, name in period_keys(local, calendar.fiscal_start_month):
+            touched.add(slot_name)
+        for kind, key, name in keys:
             if key >= oldest[kind]:
                 kind_buckets = buckets[kind]
                 agg = kind_buckets.get(key)
@@ -175,9 +179,17 @@ def period_keys(local: date, fiscal_start_month: int) -> tuple[tuple[str, date, 
     return tuple(out)
 
 
-@lru_cache(maxsize=4096)
-def _slot_field(slot: int) -> str:
-    return bucket_field("slot", slot)
+@lru_cache(maxsize=65536)
+def slot_plan(
+    slot: int, zone: ZoneInfo, fiscal_start_month: int
+) -> tuple[str, tuple[tuple[str, date, str], ...]]:
+    """The slot's part name and the periods of every kind containing it, cached per slot.
+
+    The local date is the same at every instant of a 15-minute UTC slot, because every UTC
+    offset in use is a multiple of 15 minutes (tests/unit/core/test_periods.py checks it), so
+    the hot path converts an event time to its local date once per slot, not once per event."""
+    local = slot_start(slot).astimezone(zone).date()
+    return bucket_field("slot", slot), period_keys(local, fiscal_start_month)
 
 
 def bucket_field(kind: str, key: Any) -> str:

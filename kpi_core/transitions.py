@@ -34,10 +34,10 @@ class Context:
     horizon: Horizon
     wall: datetime
     max_future: timedelta
+    wall_epoch: float = 0.0  # `wall` as epoch seconds, set once here rather than per event
 
-    @property
-    def wall_epoch(self) -> float:
-        return self.wall.timestamp()
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "wall_epoch", self.wall.timestamp())
 
 
 def check_time(event: Any, ctx: Context) -> None:
@@ -132,7 +132,9 @@ def _latest(current: tuple[Any, ...] | None, candidate: tuple[Any, ...]) -> tupl
 
 
 def _apply_deal(state: RepState, deal: DealState, event: Any, ctx: Context) -> None:
-    before = _contributions(deal, ctx.probabilities)
+    before = deal.contributions
+    if before is None:  # first update since the deal was created or loaded
+        before = _contributions(deal, ctx.probabilities)
     at: datetime = event.occurred_at
     event_id: str = event.event_id
     deal.ids.add(event_id)
@@ -153,7 +155,7 @@ def _apply_deal(state: RepState, deal: DealState, event: Any, ctx: Context) -> N
         deal.wons[event_id] = Won(at, event.amount, event.channel, event.deal_created_at)
     elif kind == "deal.lost":
         deal.lost[event_id] = at
-    after = _contributions(deal, ctx.probabilities)
+    after = deal.contributions = _contributions(deal, ctx.probabilities)
     if before != after:
         _apply_difference(state, before, after, ctx)
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import defaultdict
+from collections import defaultdict, deque
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +25,9 @@ from streams.routing import Routed, encode_batch, partition_for
 log = logging.getLogger(__name__)
 # Keep routed messages well under Kafka's default 1 MiB message limit.
 MAX_BATCH_BYTES = 512 * 1024
+# Polls whose sends may still await the broker's acks while the next poll is processed: the
+# loop keeps working instead of idling through each round trip. Commits stay in poll order.
+MAX_POLLS_IN_FLIGHT = 3
 
 
 @dataclass(slots=True)
@@ -46,6 +49,7 @@ class IngestService(Service):
         self.consumer: AIOKafkaConsumer | None = None
         self.producer: AIOKafkaProducer | None = None
         self.running = False
+        self._in_flight: deque[asyncio.Task[None]] = deque()
         super().__init__(**kwargs)
 
     async def on_start(self) -> None:
@@ -75,6 +79,10 @@ class IngestService(Service):
 
     async def on_stop(self) -> None:
         self.running = False
+        try:  # what was routed gets committed, so a restart does not route it again
+            await self._drain()
+        except Exception as exc:
+            log.warning("ingest: last polls not committed at stop (%s); they will be read again", exc)
         if self.consumer is not None:
             await self.consumer.stop()
         if self.producer is not None:
@@ -91,13 +99,33 @@ class IngestService(Service):
                 )
                 if records:
                     await self.process(records)
+                while len(self._in_flight) > MAX_POLLS_IN_FLIGHT or (
+                    not records and self._in_flight
+                ):
+                    await self._in_flight.popleft()
             except asyncio.CancelledError:
                 raise
             except Exception:  # the worker must not die: log, back off, retry the same records
                 log.exception("ingest: batch failed; retrying after a pause")
                 self.metrics.ingest_errors.inc()
+                await self._abandon_in_flight()
                 await self._rewind()
                 await asyncio.sleep(1.0)
+
+    async def _drain(self) -> None:
+        while self._in_flight:
+            await self._in_flight.popleft()
+
+    async def _abandon_in_flight(self) -> None:
+        """After a failure nothing later may commit: the rewind reads those polls again (what
+        they already routed is routed twice; the event-id dedupe makes that harmless)."""
+        while self._in_flight:
+            task = self._in_flight.popleft()
+            task.cancel()
+            try:
+                await task
+            except (asyncio.CancelledError, Exception):
+                pass
 
     async def _rewind(self) -> None:
         """Seek back to the last committed offsets so a failed batch is read again.
@@ -124,7 +152,8 @@ class IngestService(Service):
                 await asyncio.sleep(1.0)
 
     async def process(self, records: dict[TopicPartition, list[Any]]) -> None:
-        """Validate, route and dead-letter one poll, then commit it (after every send is acked)."""
+        """Validate, route and dead-letter one poll; its commit follows (in the background, in
+        poll order) once every send of it is acknowledged."""
         assert self.producer is not None and self.consumer is not None
         partitions = self.settings.partitions
         routed: dict[int, list[Routed]] = defaultdict(list)
@@ -151,8 +180,9 @@ class IngestService(Service):
                     sends.append(await self._dead_letter(raw, message.key, rejection, tp, message.offset))
                     continue
                 # Full validation happens once, where the event is applied (the rep's owner).
+                # tuple.__new__ skips the NamedTuple constructor's Python-level cost (per event).
                 routed[partition_for(rep_id, partitions)].append(
-                    Routed(raw, topic, tp.partition, message.offset)
+                    tuple.__new__(Routed, (raw, topic, tp.partition, message.offset))
                 )
             self.stats.polled += len(messages)
             commits[tp] = messages[-1].offset + 1
@@ -165,6 +195,19 @@ class IngestService(Service):
                 )
                 self.stats.batches_sent += 1
             self.stats.routed += len(items)
+        previous = self._in_flight[-1] if self._in_flight else None
+        self._in_flight.append(asyncio.ensure_future(self._settle(previous, sends, commits)))
+
+    async def _settle(
+        self,
+        previous: asyncio.Task[None] | None,
+        sends: list[asyncio.Future[Any]],
+        commits: dict[TopicPartition, int],
+    ) -> None:
+        """Commit one poll after the poll before it and after every send of its own is acked."""
+        assert self.consumer is not None
+        if previous is not None:
+            await previous  # raises if it failed: then this poll must not commit either
         if sends:
             await asyncio.gather(*sends)
         await self.consumer.commit(commits)
