@@ -74,9 +74,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_rules(simulate)
 
-    publish = sub.add_parser("publish", help="publish a CRM export file (JSONL) into Kafka")
-    publish.add_argument("file", type=Path)
+    publish = sub.add_parser(
+        "publish", help="publish a CRM export file (JSONL, or CSV with --mapping) into Kafka"
+    )
+    publish.add_argument("file", type=Path, help="JSONL events, or a CSV export with --mapping")
+    publish.add_argument(
+        "--mapping", type=Path, default=None, help="YAML mapping of the CSV columns to contract fields"
+    )
     publish.add_argument("--rate", type=float, default=0.0, help="events per second; 0 = unlimited")
+    publish.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="map and validate as the worker would, report what it would reject; send nothing",
+    )
+    publish.add_argument(
+        "--show-refused", type=int, default=20, metavar="N", help="refused lines shown (default 20)"
+    )
     _add_rules(publish)
 
     report = sub.add_parser("report", help="KPIs from an event file, no services needed")
@@ -155,7 +168,17 @@ def _publish(args: argparse.Namespace) -> int:
     from kpi_monitor.publish import run_publish
     from kpi_monitor.settings import load_settings
 
-    return run_publish(load_settings(), args.file, rate=args.rate)
+    # A JSONL file is sent as it is; mapping a CSV or checking events needs the rules.
+    needs_rules = args.mapping is not None or args.dry_run
+    return run_publish(
+        None if args.dry_run else load_settings(),
+        args.file,
+        rate=args.rate,
+        mapping_path=args.mapping,
+        rules=load_rules(_rules_path(args)) if needs_rules else None,
+        dry_run=args.dry_run,
+        show=args.show_refused,
+    )
 
 
 def _rules(args: argparse.Namespace) -> int:
