@@ -255,3 +255,48 @@ def test_bounds_tile_the_timeline(day: date, kind: str, zone: str) -> None:
     assert cal.bounds(kind, shift(kind, start, 1))[0] == end  # no gap, no overlap
     assert cal.start_of(kind, begin) == start
     assert cal.start_of(kind, end - timedelta(microseconds=1)) == start
+
+
+# Zones with 30- and 45-minute offsets and half-hour DST shifts, besides the usual ones.
+_ODD_ZONES = [
+    "Europe/London",
+    "America/New_York",
+    "Asia/Kathmandu",
+    "Asia/Kolkata",
+    "Australia/Lord_Howe",
+    "Pacific/Chatham",
+    "America/St_Johns",
+    "Australia/Eucla",
+]
+
+
+@given(
+    st.datetimes(
+        min_value=datetime(1990, 1, 1), max_value=datetime(2100, 1, 1), timezones=st.just(UTC)
+    ),
+    st.sampled_from(_ODD_ZONES),
+    st.integers(1, 12),
+)
+def test_the_cached_slot_plan_equals_the_events_own_local_periods(
+    at: datetime, zone_name: str, fiscal_start: int
+) -> None:
+    """The hot path converts a slot, not each event, to local periods: valid because every UTC
+    offset in use is a multiple of 15 minutes, so a slot never straddles a local midnight."""
+    from kpi_core.state import period_keys, slot_plan
+
+    zone = ZoneInfo(zone_name)
+    slot = int(at.timestamp()) // SLOT_SECONDS
+    name, keys = slot_plan(slot, zone, fiscal_start)
+    assert name == f"b|slot|{slot}"
+    assert keys == period_keys(at.astimezone(zone).date(), fiscal_start)
+
+
+@pytest.mark.parametrize("zone_name", _ODD_ZONES)
+def test_no_slot_of_a_year_straddles_a_local_midnight(zone_name: str) -> None:
+    """Every slot of 2026 (DST changes included): its first and last second share a local date."""
+    zone = ZoneInfo(zone_name)
+    first = int(datetime(2026, 1, 1, tzinfo=UTC).timestamp()) // SLOT_SECONDS
+    for slot in range(first, first + 366 * 96):
+        begin = datetime.fromtimestamp(slot * SLOT_SECONDS, tz=zone)
+        end = datetime.fromtimestamp(slot * SLOT_SECONDS + SLOT_SECONDS - 1, tz=zone)
+        assert begin.date() == end.date(), (zone_name, begin, end)
