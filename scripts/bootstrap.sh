@@ -28,7 +28,7 @@ if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && [ -x .venv/bin/kpi-moni
   echo "[bootstrap] .venv up to date"
   exit 0
 fi
-echo "[bootstrap] installing kpi-monitor[test] into .venv"
+echo "[bootstrap] installing kpi-monitor[test,bench] into .venv (bench: the suite's peer, tested too)"
 .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip
-.venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test]'
+.venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test,bench]'
 echo "$want" > "$stamp"
