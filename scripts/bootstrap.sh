@@ -21,9 +21,9 @@ if [ ! -x .venv/bin/python ]; then
   "$python" -m venv .venv
 fi
 
-# Reinstall only when the dependency list changed since the last successful install.
+# Reinstall only when the dependency list (or this script) changed since the last successful install.
 stamp=.venv/.kpi-monitor-installed
-want=$(sha256sum pyproject.toml | cut -d' ' -f1)
+want=$(cat pyproject.toml scripts/bootstrap.sh | sha256sum | cut -d" " -f1)
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && [ -x .venv/bin/kpi-monitor ]; then
   echo "[bootstrap] .venv up to date"
   exit 0
