@@ -136,13 +136,22 @@ class BatchProcessor:
         self.offset_tp = offset_tp  # callable partition -> TopicPartition of the routed topic
         self.prune_every_s = prune_every_s
         self._last_prune: dict[int, float] = {}
+        # Applied but not yet staged in the store: the changed states and the newest applied
+        # offset per partition (see `stage`).
+        self._unstaged: dict[int, dict[str, RepState]] = {}
+        self._unstaged_offsets: dict[int, int] = {}
 
-    def apply_batch(self, partition: int, offset: int, value: bytes) -> BatchResult:
-        """Apply one routed message; skipped when its offset is already reflected in the store."""
+    def apply_batch(self, partition: int, offset: int, value: bytes, stage: bool = True) -> BatchResult:
+        """Apply one routed message; skipped when its offset is already applied.
+
+        With `stage=False` the changes stay in memory until `stage()`: several messages then cost
+        one encoding of each part they changed, not one per message."""
         result = BatchResult()
         tp = self.offset_tp(partition)
-        persisted = self.states.store.persisted_offset(tp)
-        if persisted is not None and offset <= persisted:
+        applied = self._unstaged_offsets.get(partition)
+        if applied is None:
+            applied = self.states.store.persisted_offset(tp)
+        if applied is not None and offset <= applied:
             result.skipped = True
             return result
         reps = self.states.reps(partition)
@@ -171,10 +180,30 @@ class BatchProcessor:
         for (topic, kind), count in counts.items():
             self.metrics.events_in.labels(topic, kind).inc(count)
         self._maybe_prune(partition, reps, touched)
-        for state in touched.values():
-            self.states.save(partition, state)
-        self.states.store.set_persisted_offset(tp, offset)
+        self._unstaged.setdefault(partition, {}).update(touched)
+        self._unstaged_offsets[partition] = offset
+        if stage:
+            self.stage()
         return result
+
+    def stage(self) -> set[int]:
+        """Put every change applied since the last call in the store, with its partition's offset
+        (the next flush writes both in one transaction); returns the partitions staged.
+
+        A partition released meanwhile is dropped, changes and offset alike: its next owner
+        applies those messages again from the offset the store last persisted."""
+        owned = self.states.owned()
+        staged: set[int] = set()
+        for partition, offset in self._unstaged_offsets.items():
+            if partition not in owned:
+                continue
+            for state in self._unstaged.get(partition, {}).values():
+                self.states.save(partition, state)
+            self.states.store.set_persisted_offset(self.offset_tp(partition), offset)
+            staged.add(partition)
+        self._unstaged.clear()
+        self._unstaged_offsets.clear()
+        return staged
 
     def _maybe_prune(self, partition: int, reps: dict[str, RepState], touched: dict[str, RepState]) -> None:
         now = time.monotonic()
