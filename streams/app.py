@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
@@ -50,6 +51,13 @@ class Worker:
     states: PartitionedStates | None = None
     processor: BatchProcessor | None = None
     sales: SalesExposition | None = None
+    states_factory: Callable[[], PartitionedStates] | None = None
+
+    def get_states(self) -> PartitionedStates | None:
+        """The rep states, built on first use (a restarted worker serves /kpis before any batch)."""
+        if self.states is None and self.states_factory is not None:
+            return self.states_factory()
+        return self.states
 
     @property
     def store(self) -> Any:
@@ -115,6 +123,7 @@ def create_app(settings: Settings, rules: Rules, registry: CollectorRegistry | N
             )
         return worker.states
 
+    worker.states_factory = states
     worker.sales = SalesExposition(
         engine,
         lambda: states().all_states(),

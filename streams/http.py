@@ -155,7 +155,7 @@ def register_views(worker: Worker) -> None:
         forwarded = request.headers.get(FORWARDED_HEADER)
         if owner is not None and owner != str(app.conf.canonical_url) and not forwarded:
             return await _forward(worker, owner, view, request)
-        states = worker.states
+        states = worker.get_states()
         state = states.find(rep_id) if states is not None else None
         if state is None:
             return view.json({"error": f"no events for rep {rep_id[:128]!r}"}, status=404)

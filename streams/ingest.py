@@ -93,10 +93,7 @@ class IngestService(Service):
         self.running = True
         while not self.should_stop:
             try:
-                records = await self.consumer.getmany(
-                    timeout_ms=self.settings.batch_max_wait_ms,
-                    max_records=self.settings.batch_max_events,
-                )
+                records = await self._poll()
                 if records:
                     await self.process(records)
                 while len(self._in_flight) > MAX_POLLS_IN_FLIGHT or (
@@ -111,6 +108,33 @@ class IngestService(Service):
                 await self._abandon_in_flight()
                 await self._rewind()
                 await asyncio.sleep(1.0)
+
+    async def _poll(self) -> dict[TopicPartition, list[Any]]:
+        """One batch: polls until `batch_max_events` records or `batch_max_wait_ms` after the first.
+
+        A poll returns as soon as anything has arrived, so trickling traffic would otherwise make
+        batches of one event, each paying the whole per-batch cost (a routed message, a round of
+        the agent, a Redis transaction): the worker then saturated at a few hundred events/s."""
+        assert self.consumer is not None
+        limit = self.settings.batch_max_events
+        wait_s = self.settings.batch_max_wait_ms / 1000
+        records = await self.consumer.getmany(timeout_ms=self.settings.batch_max_wait_ms, max_records=limit)
+        count = sum(len(messages) for messages in records.values())
+        if not count:
+            return records
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + wait_s
+        while count < limit and not self.should_stop:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                break
+            more = await self.consumer.getmany(
+                timeout_ms=max(int(remaining * 1000), 1), max_records=limit - count
+            )
+            for tp, messages in more.items():
+                records.setdefault(tp, []).extend(messages)
+                count += len(messages)
+        return records
 
     async def _drain(self) -> None:
         while self._in_flight:

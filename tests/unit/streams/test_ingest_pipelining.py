@@ -88,3 +88,50 @@ async def test_a_failed_send_commits_neither_its_poll_nor_later_ones() -> None:
         await service._drain()
     await service._abandon_in_flight()
     assert consumer.commits == []
+
+
+class TricklingConsumer(Consumer):
+    """Returns one record per poll, as a consumer does when events trickle in."""
+
+    def __init__(self, available: int) -> None:
+        super().__init__()
+        self.available = available
+        self.polls = 0
+
+    async def getmany(self, timeout_ms: int = 0, max_records: int = 0) -> dict[TopicPartition, list[Any]]:
+        self.polls += 1
+        if self.available == 0:
+            await asyncio.sleep(timeout_ms / 1000)
+            return {}
+        self.available -= 1
+        await asyncio.sleep(0.001)
+        return {TP: [Message(b"{}", self.polls)]}
+
+
+def trickle(available: int, max_events: int, wait_ms: int) -> tuple[IngestService, TricklingConsumer]:
+    settings = Settings(batch_max_events=max_events, batch_max_wait_ms=wait_ms)
+    service = IngestService(settings, load_rules(), KpiMetrics(CollectorRegistry()))
+    consumer = TricklingConsumer(available)
+    service.consumer = consumer  # type: ignore[assignment]
+    return service, consumer
+
+
+async def test_a_batch_fills_up_to_its_size_from_trickling_polls() -> None:
+    service, consumer = trickle(available=100, max_events=20, wait_ms=10_000)
+    records = await service._poll()
+    assert len(records[TP]) == 20 and consumer.polls == 20
+    assert [m.offset for m in records[TP]] == list(range(1, 21))  # in poll order
+
+
+async def test_a_batch_closes_at_its_wait_after_the_first_record() -> None:
+    service, consumer = trickle(available=3, max_events=1000, wait_ms=50)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    records = await service._poll()
+    assert len(records[TP]) == 3  # all that came, not waiting for 1,000
+    assert loop.time() - started < 5  # closed by the 50 ms wait, not stuck
+
+
+async def test_no_record_no_batch() -> None:
+    service, consumer = trickle(available=0, max_events=10, wait_ms=5)
+    assert await service._poll() == {} and consumer.polls == 1
