@@ -117,3 +117,24 @@ def test_saving_only_touched_parts_reproduces_the_live_state(
         assert encode_all(restored[rep_id]) == encode_all(state)
         if prune:
             assert restored[rep_id].seen == state.seen == {}
+
+
+def test_encoded_parts_hold_no_more_memory_than_their_bytes() -> None:
+    """A store keeps every encoded part; each must cost about its length, not an encoder's whole
+    output buffer (orjson 3.13 returns bytes that keep at least 4 KiB: a worker held ~10x its
+    state in memory before the codec copied them)."""
+    import tracemalloc
+
+    engine = f.engine()
+    events = [f.deal_created(f.FIXED - timedelta(minutes=i), f"deal-{i}") for i in range(200)]
+    states, _ = replay(engine, [decode_obj(e, engine.rules) for e in events])
+    state = states["rep-1"]
+    names = sorted(encode_all(state))
+    tracemalloc.start()
+    try:
+        parts = [encode_part(state, name) for name in names]
+        traced, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    length = sum(len(p) for p in parts if p is not None)
+    assert len(parts) > 200 and traced < 2 * length + 100 * len(parts), (traced, length)
