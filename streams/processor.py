@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from kpi_core.codec import decode_parts, encode_part, split_store_key, store_key
-from kpi_core.engine import KpiEngine
+from kpi_core.engine import KpiEngine, observe_all
 from kpi_core.events import Rejection, decode_event
 from kpi_core.state import RepState
 from streams.metrics import KpiMetrics
@@ -157,12 +157,22 @@ class BatchProcessor:
         reps = self.states.reps(partition)
         engine = self.engine
         rules = engine.rules
+        decoded: list[tuple[Routed, Any]] = []
+        for item in decode_batch(value):
+            try:
+                decoded.append((item, decode_event(item.raw, rules)))
+            except Rejection as rejection:
+                result.dead.append(_dead(item, rejection))
+        if engine.clock.mode == "event":
+            # The batch's own events move the clock before any is applied, as `report` reads
+            # the whole input first: otherwise the first batch of a worker that has seen no
+            # event yet was applied at the wall clock, dropping buckets `report` keeps.
+            observe_all(engine, (event for _, event in decoded))
         ctx = engine.context()
         touched: dict[str, RepState] = {}
         counts: Counter[tuple[str, str]] = Counter()
-        for item in decode_batch(value):
+        for item, event in decoded:
             try:
-                event = decode_event(item.raw, rules)
                 state = reps.get(event.rep_id)
                 if state is None:
                     state = RepState(rep_id=event.rep_id)

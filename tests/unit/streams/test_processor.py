@@ -110,3 +110,22 @@ def test_a_partition_released_before_staging_keeps_nothing() -> None:
     proc.states.release({1})
     assert proc.stage() == {0}
     assert 1 not in store.offsets and store.offsets[0] == max(o for p, o, _ in batches if p == 0)
+
+
+def test_the_first_batch_runs_at_its_own_event_clock_as_report_does() -> None:
+    """With KPI_CLOCK=event and no event seen yet, a batch's events set the clock before any is
+    applied (as `report` reads its input first), not the wall clock: 410-day-old history keeps
+    its day buckets (400 days are kept) and gives report's figures."""
+    wall = datetime(2026, 11, 23, 18, 0, tzinfo=UTC)
+    old = wall - timedelta(days=410)
+    events = [f.visit(old + timedelta(hours=h), "rep-1") for h in range(5)]
+    routed = [Routed(orjson.dumps(e), "crm.visits", 0, i) for i, e in enumerate(events)]
+    store = MemoryStore()
+    engine = f.engine(now=wall, mode="event")
+    proc = BatchProcessor(engine, PartitionedStates(store), KpiMetrics(CollectorRegistry()), lambda p: p)
+    partition = partition_for("rep-1", PARTITIONS)
+    assert proc.apply_batch(partition, 0, encode_batch(routed)).applied == 5
+    state = proc.states.reps(partition)["rep-1"]
+    assert state.buckets["day"][old.date()].visits == 5
+    report = f.report(events, now=wall, mode="event")
+    assert f.row(report, "day", old.date().isoformat())["visits"] == 5
