@@ -418,7 +418,7 @@ async def end_offsets_total(bootstrap: str, topics: Iterable[str], partitions: i
 
 
 async def ensure_contract_topics(bootstrap: str, prefix: str, partitions: int) -> None:
-    from kpi_monitor.settings import Settings
+    from streams.settings import Settings
     from streams.topics import ensure_topics
 
     await ensure_topics(Settings(kafka_bootstrap=bootstrap, topic_prefix=prefix, partitions=partitions))

@@ -5,14 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-COUNT_FIELDS: tuple[str, ...] = (
-    "visits",
-    "deals_created",
-    "deals_won",
-    "deals_lost",
-    "quotes_sent",
-)
-DURATION_FIELDS: tuple[str, ...] = ("cycle", "first_response")
 ZERO = Decimal(0)
 
 

@@ -148,7 +148,7 @@ def _dev(args: argparse.Namespace) -> int:
 
 
 def _worker(args: argparse.Namespace) -> int:
-    from kpi_monitor.settings import load_settings
+    from streams.settings import load_settings
     from streams.app import run_worker
 
     settings = load_settings(web_port=args.web_port, clock=args.clock, rules=_rules_path(args))
@@ -157,7 +157,7 @@ def _worker(args: argparse.Namespace) -> int:
 
 
 def _simulate(args: argparse.Namespace) -> int:
-    from kpi_monitor.settings import load_settings
+    from streams.settings import load_settings
     from kpi_monitor.simulate import run_simulation
 
     rules = load_rules(_rules_path(args))
@@ -166,7 +166,7 @@ def _simulate(args: argparse.Namespace) -> int:
 
 def _publish(args: argparse.Namespace) -> int:
     from kpi_monitor.publish import run_publish
-    from kpi_monitor.settings import load_settings
+    from streams.settings import load_settings
 
     # A JSONL file is sent as it is; mapping a CSV or checking events needs the rules.
     needs_rules = args.mapping is not None or args.dry_run

@@ -18,7 +18,7 @@ import orjson
 from kpi_monitor.csv_mapping import CsvMapping, MappingError, load_mapping
 from kpi_monitor.csv_rows import CsvRows
 from kpi_monitor.progress import Progress, count_lines
-from kpi_monitor.settings import Settings
+from streams.settings import Settings
 from kpi_monitor.simulate import key_for, topic_for
 from kpi_rules import Rules
 
@@ -169,7 +169,7 @@ async def send_items(
     from aiokafka import AIOKafkaProducer
     from aiokafka.errors import KafkaError
 
-    from kpi_monitor.kafka_security import aiokafka_kwargs, check_kafka
+    from streams.connections import aiokafka_kwargs, check_kafka
     from streams.topics import ensure_topics
 
     await check_kafka(settings)

@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 
-from kpi_monitor.settings import Settings
+from streams.settings import Settings
 from kpi_monitor.traffic import RAW, TrafficGenerator, messy
 from kpi_rules import Rules
 
@@ -104,7 +104,7 @@ async def _publish(
 ) -> int:
     from aiokafka import AIOKafkaProducer
 
-    from kpi_monitor.kafka_security import aiokafka_kwargs, check_kafka
+    from streams.connections import aiokafka_kwargs, check_kafka
     from streams.topics import ensure_topics
 
     await check_kafka(settings)

@@ -17,8 +17,8 @@ from prometheus_client import CollectorRegistry
 
 from kpi_core.clock import KpiClock
 from kpi_core.engine import KpiEngine
-from kpi_monitor.kafka_security import faust_credentials, redis_store_options, redis_store_url
-from kpi_monitor.settings import Settings
+from streams.connections import faust_credentials, redis_store_options, redis_store_url
+from streams.settings import Settings
 from kpi_rules import Rules
 from streams.deadletter import dead_letter_headers
 from streams.faust_compat import recovery_completed
@@ -287,7 +287,7 @@ def run_worker(settings: Settings, rules: Rules) -> int:
         if logging.getLogger(name).getEffectiveLevel() < logging.INFO:
             logging.getLogger(name).setLevel(logging.INFO)
     (settings.data_dir / settings.app_id).mkdir(parents=True, exist_ok=True)
-    from kpi_monitor.kafka_security import check_kafka, check_redis
+    from streams.connections import check_kafka, check_redis
     from streams.topics import ensure_topics, worker_topics
 
     # Fail at start, with the reason, when Kafka or Redis refuses the configured connection.

@@ -17,6 +17,3 @@ def dead_letter_headers(
         ("kpi.offset", str(offset).encode()),
     ]
 
-
-def parse_headers(headers: list[tuple[str, bytes]] | tuple[tuple[str, bytes], ...]) -> dict[str, str]:
-    return {name: value.decode("utf-8", "replace") for name, value in headers}

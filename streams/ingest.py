@@ -15,8 +15,8 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from mode import Service
 
 from kpi_core.events import Rejection, decode_event
-from kpi_monitor.kafka_security import aiokafka_kwargs
-from kpi_monitor.settings import Settings
+from streams.connections import aiokafka_kwargs
+from streams.settings import Settings
 from kpi_rules import Rules
 from streams.deadletter import dead_letter_headers
 from streams.metrics import KpiMetrics

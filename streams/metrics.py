@@ -33,7 +33,6 @@ ADDITIVE_GAUGES: tuple[tuple[str, str], ...] = (
     ("first_response_seconds_count", "Deals with a first response"),
     ("target", "Latest target for the period, base currency"),
 )
-WINDOWS: tuple[str, ...] = ("current", "previous", "previous_to_date")
 
 
 def _values(agg: Agg) -> dict[str, float]:

@@ -9,8 +9,8 @@ import logging
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
-from kpi_monitor.kafka_security import aiokafka_kwargs
-from kpi_monitor.settings import Settings
+from streams.connections import aiokafka_kwargs
+from streams.settings import Settings
 
 log = logging.getLogger(__name__)
 

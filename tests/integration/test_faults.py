@@ -195,7 +195,7 @@ def test_ingest_rewind_retries_while_broker_down() -> None:
     from aiokafka.errors import KafkaConnectionError
     from prometheus_client import CollectorRegistry
 
-    from kpi_monitor.settings import Settings
+    from streams.settings import Settings
     from kpi_rules import load_rules
     from streams.ingest import IngestService
     from streams.metrics import KpiMetrics

@@ -167,8 +167,8 @@ def _secure_kafka_properties(cfg: DevConfig, certs: Path, keystore: Path, ca: Pa
 def _kafka_accepts(stack_env: dict[str, str], bootstrap: str) -> bool:
     import asyncio
 
-    from kpi_monitor.kafka_security import ConnectionCheckError, check_kafka
-    from kpi_monitor.settings import load_settings
+    from streams.connections import ConnectionCheckError, check_kafka
+    from streams.settings import load_settings
 
     settings = load_settings(
         kafka_bootstrap=bootstrap,
@@ -318,8 +318,8 @@ def test_plain_mechanism_and_untrusted_certificate(secure_stack: SecureStack) ->
     is reported as a TLS problem naming KPI_KAFKA_SSL_CAFILE."""
     import asyncio
 
-    from kpi_monitor.kafka_security import ConnectionCheckError, check_kafka
-    from kpi_monitor.settings import load_settings
+    from streams.connections import ConnectionCheckError, check_kafka
+    from streams.settings import load_settings
 
     env = secure_stack.env() | {"KPI_KAFKA_SASL_MECHANISM": "PLAIN"}
     assert _kafka_accepts(env, secure_stack.kafka_bootstrap)

@@ -9,7 +9,7 @@ from pathlib import Path
 import faust
 import pytest
 
-from kpi_monitor.kafka_security import (
+from streams.connections import (
     aiokafka_kwargs,
     describe_kafka,
     faust_credentials,
@@ -17,7 +17,7 @@ from kpi_monitor.kafka_security import (
     redis_store_options,
     redis_store_url,
 )
-from kpi_monitor.settings import Settings, SettingsError, load_settings
+from streams.settings import Settings, SettingsError, load_settings
 
 
 @pytest.fixture(autouse=True)

@@ -12,7 +12,7 @@ import pytest
 from aiokafka import TopicPartition
 from prometheus_client import CollectorRegistry
 
-from kpi_monitor.settings import Settings
+from streams.settings import Settings
 from kpi_rules import load_rules
 from streams.ingest import IngestService
 from streams.metrics import KpiMetrics

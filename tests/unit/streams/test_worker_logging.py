@@ -7,7 +7,7 @@ import logging
 
 import pytest
 
-from kpi_monitor.settings import Settings
+from streams.settings import Settings
 from kpi_rules import load_rules
 from streams.app import create_app, faust_worker_for
 

@@ -31,10 +31,9 @@ class Settings(BaseSettings):
     data_dir: Path = Path(".kpi-worker")
     batch_max_events: int = Field(default=5000, ge=1, le=100_000)
     batch_max_wait_ms: int = Field(default=100, ge=1, le=60_000)
-    flush_interval_s: float = Field(default=1.0, gt=0, le=300)
     metrics_interval_s: float = Field(default=5.0, gt=0, le=300)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
-    # Secured connections (see README "Secured connections"); kpi_monitor/kafka_security.py
+    # Secured connections (see README "Secured connections"); streams/connections.py
     # turns these into aiokafka / Faust / redis-py arguments.
     kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
     kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = "SCRAM-SHA-256"

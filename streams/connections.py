@@ -22,7 +22,7 @@ import ssl
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from kpi_monitor.settings import Settings
+from streams.settings import Settings
 
 __all__ = [
     "ConnectionCheckError",
