@@ -8,8 +8,8 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from typing import IO, Any
 
-from kpi_core.engine import KpiEngine, apply_all, observe_all, replay
-from kpi_core.events import Rejection, decode_event
+from kpi_core.engine import KpiEngine, observe_all, replay
+from kpi_core.events import Event, Rejection, decode_event
 from kpi_core.periods import PERIOD_KINDS
 from kpi_core.state import RepState
 
@@ -57,7 +57,7 @@ CSV_COLUMNS: tuple[str, ...] = (
 )
 
 
-def read_events(lines: Iterable[bytes], engine: KpiEngine, rejected: Counter[str]) -> Iterator[Any]:
+def read_events(lines: Iterable[bytes], engine: KpiEngine, rejected: Counter[str]) -> Iterator[Event]:
     """Decode JSONL lines; blank lines are skipped, bad ones counted by reason."""
     for line in lines:
         raw = line.rstrip(b"\r\n")
@@ -66,7 +66,7 @@ def read_events(lines: Iterable[bytes], engine: KpiEngine, rejected: Counter[str
         try:
             yield decode_event(raw, engine.rules)
         except Rejection as rejection:
-            rejected[rejection.reason] += 1
+            rejected[rejection.reason.value] += 1
 
 
 def build_report(
@@ -76,15 +76,14 @@ def build_report(
 ) -> dict[str, Any]:
     """The report document of an event file. With the wall clock the file is streamed once; with
     the event clock it is read twice when `reread` can open it again (bounded memory), else it is
-    held in memory."""
+    held in memory (`replay`)."""
     rejected: Counter[str] = Counter()
+    observed = False
     if engine.clock.mode == "event" and reread is not None:
+        # A first pass sets the clock, so the file need not be held in memory.
         observe_all(engine, read_events(reread(), engine, Counter()))
-        states, late = apply_all(engine, read_events(lines, engine, rejected))
-    elif engine.clock.mode == "event":
-        states, late = replay(engine, read_events(lines, engine, rejected))
-    else:
-        states, late = apply_all(engine, read_events(lines, engine, rejected))
+        observed = True
+    states, late = replay(engine, read_events(lines, engine, rejected), observed)
     rejected.update(late)
     return report_document(states, engine, rejected)
 

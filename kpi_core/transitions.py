@@ -6,10 +6,20 @@ from bisect import bisect_left, insort
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 from kpi_core.aggregates import ZERO
-from kpi_core.events import Rejection
+from kpi_core.events import (
+    DealCreated,
+    DealLost,
+    DealStageChanged,
+    DealWon,
+    Event,
+    QuoteSent,
+    Rejection,
+    TargetSet,
+    VisitCompleted,
+)
 from kpi_core.periods import Calendar, period_start
 from kpi_core.state import (
     META_FIELD,
@@ -21,8 +31,11 @@ from kpi_core.state import (
     deal_field,
     target_field,
 )
+from kpi_rules.vocabulary import Reason
 
 Contribution = tuple[datetime, str, str | None, Any]
+DealEvent = DealCreated | DealStageChanged | DealWon | DealLost | VisitCompleted | QuoteSent
+Fact = TypeVar("Fact", bound=tuple[Any, ...])
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,38 +53,38 @@ class Context:
         object.__setattr__(self, "wall_epoch", self.wall.timestamp())
 
 
-def check_time(event: Any, ctx: Context) -> None:
+def check_time(event: Event, ctx: Context) -> None:
     """Reject events from the future (against the wall clock) or older than retained history."""
     at: datetime = event.occurred_at
     if at > ctx.wall + ctx.max_future:
         raise Rejection(
-            "future",
+            Reason.FUTURE,
             f"occurred_at: {at.isoformat()} is more than {int(ctx.max_future.total_seconds())} s "
             f"ahead of the wall clock ({ctx.wall.astimezone(UTC).isoformat()})",
         )
-    if event.type == "target.set":
+    if isinstance(event, TargetSet):
         oldest = ctx.horizon.oldest[event.period]
         if target_start(event, ctx.calendar) < oldest:
             raise Rejection(
-                "too_late",
+                Reason.TOO_LATE,
                 f"period_start: {event.period_start} is older than the oldest retained "
                 f"{event.period} ({oldest})",
             )
     elif at < ctx.horizon.earliest_instant:
         raise Rejection(
-            "too_late",
+            Reason.TOO_LATE,
             f"occurred_at: {at.isoformat()} is older than the retained history, which starts "
             f"at {ctx.horizon.earliest_instant.isoformat()}",
         )
 
 
-def apply_event(state: RepState, event: Any, ctx: Context) -> bool:
+def apply_event(state: RepState, event: Event, ctx: Context) -> bool:
     """Apply `event`; False when it is a duplicate. Raises Rejection for too_late/future."""
     check_time(event, ctx)
     event_id: str = event.event_id
     if event_id in state.seen:
         return False
-    deal_id = getattr(event, "deal_id", None)
+    deal_id: str | None = getattr(event, "deal_id", None)
     deal = state.deals.get(deal_id) if deal_id is not None else None
     if deal is not None and event_id in deal.ids:
         return False
@@ -83,26 +96,25 @@ def apply_event(state: RepState, event: Any, ctx: Context) -> bool:
         state.label_key = label_key
         state.team = event.team
         state.region = event.region
-    kind: str = event.type
-    if kind == "target.set":
+    if isinstance(event, TargetSet):
         _apply_target(state, event, ctx.calendar)
         return True
     aggs = state._buckets_for(at, ctx.calendar, ctx.horizon)
-    if kind == "visit.completed":
+    if isinstance(event, VisitCompleted):
         for agg in aggs:
             agg.visits += 1
-    elif kind == "quote.sent":
+    elif isinstance(event, QuoteSent):
         for agg in aggs:
             agg.quotes_sent += 1
-    elif kind == "deal.created":
+    elif isinstance(event, DealCreated):
         for agg in aggs:
             agg.deals_created += 1
-    elif kind == "deal.won":
+    elif isinstance(event, DealWon):
         amount: Decimal = event.amount
         for agg in aggs:
             agg.deals_won += 1
             agg.revenue += amount
-    elif kind == "deal.lost":
+    elif isinstance(event, DealLost):
         for agg in aggs:
             agg.deals_lost += 1
     if deal_id is not None:
@@ -113,12 +125,12 @@ def apply_event(state: RepState, event: Any, ctx: Context) -> bool:
     return True
 
 
-def target_start(event: Any, calendar: Calendar) -> date:
+def target_start(event: TargetSet, calendar: Calendar) -> date:
     """The start of the period a target is for: `period_start` may be any date inside it."""
     return period_start(event.period, event.period_start, calendar.fiscal_start_month)
 
 
-def _apply_target(state: RepState, event: Any, calendar: Calendar) -> None:
+def _apply_target(state: RepState, event: TargetSet, calendar: Calendar) -> None:
     key = (event.period, target_start(event, calendar))
     fact = (event.occurred_at, event.event_id, event.amount)
     current = state.targets.get(key)
@@ -127,11 +139,12 @@ def _apply_target(state: RepState, event: Any, calendar: Calendar) -> None:
         state.touched.add(target_field(*key))
 
 
-def _latest(current: tuple[Any, ...] | None, candidate: tuple[Any, ...]) -> tuple[Any, ...]:
+def _latest(current: Fact | None, candidate: Fact) -> Fact:
+    """The fact with the later (event time, event id): latest by event time, ties by id."""
     return candidate if current is None or candidate[:2] > current[:2] else current
 
 
-def _apply_deal(state: RepState, deal: DealState, event: Any, ctx: Context) -> None:
+def _apply_deal(state: RepState, deal: DealState, event: DealEvent, ctx: Context) -> None:
     before = deal.contributions
     if before is None:  # first update since the deal was created or loaded
         before = _contributions(deal, ctx.probabilities)
@@ -139,21 +152,22 @@ def _apply_deal(state: RepState, deal: DealState, event: Any, ctx: Context) -> N
     event_id: str = event.event_id
     deal.ids.add(event_id)
     deal.last_at = max(deal.last_at, at)
-    kind: str = event.type
-    if kind in ("visit.completed", "quote.sent"):
+    if isinstance(event, VisitCompleted | QuoteSent):
         insort(deal.touches, at)
-    elif kind == "deal.created":
+    elif isinstance(event, DealCreated):
         deal.created_at = at if deal.created_at is None else min(deal.created_at, at)
-        deal.channel = _latest(deal.channel, (at, event_id, event.channel))  # type: ignore[assignment]
-        deal.stage = _latest(deal.stage, (at, event_id, event.stage))  # type: ignore[assignment]
-        deal.amount = _latest(deal.amount, (at, event_id, event.amount))  # type: ignore[assignment]
-    elif kind == "deal.stage_changed":
-        deal.stage = _latest(deal.stage, (at, event_id, event.stage))  # type: ignore[assignment]
+        # Plain strings in state (the channel becomes a dict key of the stored buckets).
+        deal.channel = _latest(deal.channel, (at, event_id, event.channel.value))
+        deal.stage = _latest(deal.stage, (at, event_id, event.stage))
+        deal.amount = _latest(deal.amount, (at, event_id, event.amount))
+    elif isinstance(event, DealStageChanged):
+        deal.stage = _latest(deal.stage, (at, event_id, event.stage))
         if event.amount is not None:
-            deal.amount = _latest(deal.amount, (at, event_id, event.amount))  # type: ignore[assignment]
-    elif kind == "deal.won":
-        deal.wons[event_id] = Won(at, event.amount, event.channel, event.deal_created_at)
-    elif kind == "deal.lost":
+            deal.amount = _latest(deal.amount, (at, event_id, event.amount))
+    elif isinstance(event, DealWon):
+        channel = None if event.channel is None else event.channel.value
+        deal.wons[event_id] = Won(at, event.amount, channel, event.deal_created_at)
+    else:
         deal.lost[event_id] = at
     after = deal.contributions = _contributions(deal, ctx.probabilities)
     if before != after:

@@ -13,15 +13,14 @@ from typing import Any
 
 import orjson
 
-from streams.settings import Settings
 from kpi_monitor.traffic import RAW, TrafficGenerator, messy
 from kpi_rules import Rules
-
-TOPIC_OF_TYPE = {"deal": "deals", "visit": "visits", "quote": "quotes", "target": "targets"}
+from kpi_rules.vocabulary import TOPIC_OF, EventType
+from streams.settings import Settings
 
 
 def topic_for(settings: Settings, event: dict[str, Any]) -> str:
-    return settings.topic(TOPIC_OF_TYPE[str(event["type"]).split(".")[0]])
+    return settings.topic(TOPIC_OF[EventType(event["type"])])
 
 
 def key_for(event: dict[str, Any]) -> bytes | None:
@@ -64,8 +63,10 @@ def encode(event: dict[str, Any]) -> bytes:
 def topic_for_any(settings: Settings, event: dict[str, Any]) -> str:
     """Malformed messages go where their type says, or to the visits topic when it cannot tell."""
     kind = event.get("type")
-    if isinstance(kind, str) and kind.split(".")[0] in TOPIC_OF_TYPE:
-        return topic_for(settings, event)
+    # An unknown type with a known family ("deal.exploded") goes to that family's topic.
+    family = {t.split(".")[0]: topic for t, topic in TOPIC_OF.items()}
+    if isinstance(kind, str) and kind.split(".")[0] in family:
+        return settings.topic(family[kind.split(".")[0]])
     return settings.topic("visits")
 
 

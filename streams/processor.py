@@ -12,8 +12,8 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from kpi_core.codec import decode_parts, encode_part, split_store_key, store_key
-from kpi_core.engine import KpiEngine, observe_all
-from kpi_core.events import Rejection, decode_event
+from kpi_core.engine import KpiEngine, apply_batch
+from kpi_core.events import Event, Rejection, decode_event
 from kpi_core.state import RepState
 from streams.metrics import KpiMetrics
 from streams.routing import Routed, decode_batch
@@ -155,41 +155,28 @@ class BatchProcessor:
             result.skipped = True
             return result
         reps = self.states.reps(partition)
-        engine = self.engine
-        rules = engine.rules
-        decoded: list[tuple[Routed, Any]] = []
+        rules = self.engine.rules
+        items: list[Routed] = []
+        events: list[Event] = []
         for item in decode_batch(value):
             try:
-                decoded.append((item, decode_event(item.raw, rules)))
-            except Rejection as rejection:
-                result.dead.append(_dead(item, rejection))
-        if engine.clock.mode == "event":
-            # The batch's own events move the clock before any is applied, as `report` reads
-            # the whole input first: otherwise the first batch of a worker that has seen no
-            # event yet was applied at the wall clock, dropping buckets `report` keeps.
-            observe_all(engine, (event for _, event in decoded))
-        ctx = engine.context()
-        touched: dict[str, RepState] = {}
-        counts: Counter[tuple[str, str]] = Counter()
-        for item, event in decoded:
-            try:
-                state = reps.get(event.rep_id)
-                if state is None:
-                    state = RepState(rep_id=event.rep_id)
-                applied = engine.apply(state, event, ctx)
+                events.append(decode_event(item.raw, rules))
             except Rejection as rejection:
                 result.dead.append(_dead(item, rejection))
                 continue
-            counts[(item.topic, event.type)] += 1
-            if applied:
-                reps[event.rep_id] = state
-                touched[event.rep_id] = state
-                result.applied += 1
-            else:
-                result.duplicates += 1
+            items.append(item)
+        outcome = apply_batch(self.engine, events, reps, prune=self._prune_due(partition))
+        result.applied, result.duplicates = outcome.applied, outcome.duplicates
+        rejected = {index for index, _ in outcome.rejected}
+        for index, refused in outcome.rejected:
+            result.dead.append(_dead(items[index], refused))
+        counts: Counter[tuple[str, str]] = Counter(
+            (item.topic, event.type) for index, (item, event) in enumerate(zip(items, events, strict=True))
+            if index not in rejected
+        )
         for (topic, kind), count in counts.items():
             self.metrics.events_in.labels(topic, kind).inc(count)
-        self._maybe_prune(partition, reps, touched)
+        touched = outcome.touched
         self._unstaged.setdefault(partition, {}).update(touched)
         self._unstaged_offsets[partition] = offset
         if stage:
@@ -215,15 +202,13 @@ class BatchProcessor:
         self._unstaged_offsets.clear()
         return staged
 
-    def _maybe_prune(self, partition: int, reps: dict[str, RepState], touched: dict[str, RepState]) -> None:
+    def _prune_due(self, partition: int) -> bool:
+        """Retention is enforced once a minute per partition (it moves only at slot boundaries)."""
         now = time.monotonic()
         if now - self._last_prune.get(partition, 0.0) < self.prune_every_s:
-            return
+            return False
         self._last_prune[partition] = now
-        for rep_id, state in reps.items():
-            self.engine.prune(state)
-            if state.touched:
-                touched[rep_id] = state
+        return True
 
 
 def _dead(item: Routed, rejection: Rejection) -> DeadLetter:

@@ -14,9 +14,10 @@ from typing import Any
 
 import orjson
 
-from kpi_core.events import REASONS, TOPIC_OF_TYPE, Rejection, decode_event
+from kpi_core.events import REASONS, Rejection, decode_event
 from kpi_monitor.simulate import key_for
 from kpi_rules import load_rules
+from kpi_rules.vocabulary import TOPIC_OF
 from tests.integration.workers import (
     REPO,
     Deployment,
@@ -52,7 +53,7 @@ def generate(seed: int, bases: list[dict[str, Any]]) -> list[tuple[str, bytes, s
             decode_event(raw, rules)
         except Rejection as rejection:
             # The compacted targets topic needs keys: malformed target events go to deals.
-            topic = TOPIC_OF_TYPE[base["type"]]
+            topic = TOPIC_OF[base["type"]]
             out.append(("deals" if topic == "targets" else topic, raw, rejection.reason))
     return out
 
@@ -97,7 +98,7 @@ def test_fuzz_through_the_worker(kafka_bootstrap: str, redis_url: str, tmp_path:
     stream: list[tuple[str, bytes, bytes | None]] = []
     for event, raw in zip(events, valid, strict=True):
         key = key_for(event) if event["type"] == "target.set" else None
-        stream.append((TOPIC_OF_TYPE[event["type"]], raw, key))
+        stream.append((TOPIC_OF[event["type"]], raw, key))
     rng = random.Random(7)
     head, tail = stream[:-50], stream[-50:]
     for topic, raw, _ in bad:

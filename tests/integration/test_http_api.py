@@ -14,7 +14,8 @@ from typing import Any
 import orjson
 import pytest
 
-from kpi_core.events import TOPIC_OF_TYPE, example_events
+from kpi_core.events import example_events
+from kpi_rules.vocabulary import TOPIC_OF
 from streams.http import bearer_ok, guarded
 from tests.integration.workers import (
     Deployment,
@@ -55,7 +56,7 @@ def test_http_api_hardening(kafka_bootstrap: str, redis_url: str, tmp_path: Path
     worker = deployment.worker().start()
     try:
         worker.wait_ready()
-        produce_raw(deployment, [(TOPIC_OF_TYPE[e["type"]], orjson.dumps(e)) for e in events])
+        produce_raw(deployment, [(TOPIC_OF[e["type"]], orjson.dumps(e)) for e in events])
         wait_all_handled([worker], len(events), timeout=60)
 
         # Open without a token: probes and the Prometheus scrape.
@@ -134,7 +135,7 @@ def test_forwarding_with_auth(kafka_bootstrap: str, redis_url: str, tmp_path: Pa
     b = deployment.worker()
     try:
         a.wait_ready()
-        produce_raw(deployment, [(TOPIC_OF_TYPE[e["type"]], orjson.dumps(e)) for e in events])
+        produce_raw(deployment, [(TOPIC_OF[e["type"]], orjson.dumps(e)) for e in events])
         wait_all_handled([a], len(events), timeout=60)
         b.start().wait_ready()
 

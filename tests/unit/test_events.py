@@ -16,7 +16,6 @@ from kpi_core.events import (
     EVENT_MODELS,
     EVENT_TYPES,
     REASONS,
-    TOPIC_OF_TYPE,
     DealCreated,
     DealStageChanged,
     DealWon,
@@ -29,6 +28,7 @@ from kpi_core.events import (
     example_events,
 )
 from kpi_rules.models import Rules
+from kpi_rules.vocabulary import TOPIC_OF
 
 RULES = Rules(
     timezone="Europe/London",
@@ -76,10 +76,10 @@ def won_with_amount(text: str, currency: str = "GBP") -> bytes:
 
 
 def test_constants_match_the_contract() -> None:
-    assert set(EVENT_TYPES) == set(EVENT_MODELS) == set(TOPIC_OF_TYPE)
+    assert set(EVENT_TYPES) == set(EVENT_MODELS) == set(TOPIC_OF)
     assert len(EVENT_TYPES) == 7
-    assert {TOPIC_OF_TYPE[t] for t in EVENT_TYPES} == {"deals", "visits", "quotes", "targets"}
-    assert TOPIC_OF_TYPE["deal.lost"] == "deals" and TOPIC_OF_TYPE["target.set"] == "targets"
+    assert {TOPIC_OF[t] for t in EVENT_TYPES} == {"deals", "visits", "quotes", "targets"}
+    assert TOPIC_OF["deal.lost"] == "deals" and TOPIC_OF["target.set"] == "targets"
 
 
 @pytest.mark.parametrize("kind", EVENT_TYPES)

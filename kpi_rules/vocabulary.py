@@ -1,0 +1,115 @@
+"""The contract's words (event types, topics, channels, periods, windows, reasons, severities, scopes)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from enum import StrEnum
+
+
+class EventType(StrEnum):
+    """The `type` of a CRM event (contract section 1)."""
+
+    DEAL_CREATED = "deal.created"
+    DEAL_STAGE_CHANGED = "deal.stage_changed"
+    DEAL_WON = "deal.won"
+    DEAL_LOST = "deal.lost"
+    VISIT_COMPLETED = "visit.completed"
+    QUOTE_SENT = "quote.sent"
+    TARGET_SET = "target.set"
+
+
+class Topic(StrEnum):
+    """Suffix of a contract topic: `crm.<suffix>` with the default prefix."""
+
+    DEALS = "deals"
+    VISITS = "visits"
+    QUOTES = "quotes"
+    TARGETS = "targets"
+    DEADLETTER = "deadletter"
+
+
+#: The topic each event type arrives on.
+TOPIC_OF: dict[EventType, Topic] = {
+    EventType.DEAL_CREATED: Topic.DEALS,
+    EventType.DEAL_STAGE_CHANGED: Topic.DEALS,
+    EventType.DEAL_WON: Topic.DEALS,
+    EventType.DEAL_LOST: Topic.DEALS,
+    EventType.VISIT_COMPLETED: Topic.VISITS,
+    EventType.QUOTE_SENT: Topic.QUOTES,
+    EventType.TARGET_SET: Topic.TARGETS,
+}
+#: Topics a worker consumes, in a stable order (every topic some event type arrives on).
+INPUT_TOPICS: tuple[Topic, ...] = tuple(dict.fromkeys(TOPIC_OF.values()))
+#: Compacted input topics (Kafka requires message keys on them).
+COMPACTED_TOPICS: frozenset[Topic] = frozenset({Topic.TARGETS})
+
+
+class Channel(StrEnum):
+    """How a deal or lead came in (the contact method)."""
+
+    PHONE = "phone"
+    EMAIL = "email"
+    VISIT = "visit"
+    WEB = "web"
+    REFERRAL = "referral"
+    EVENT = "event"
+    OTHER = "other"
+
+
+class PeriodKind(StrEnum):
+    """Calendar periods, in the rules file's time zone (week: ISO, Monday)."""
+
+    DAY = "day"
+    WEEK = "week"
+    MONTH = "month"
+    QUARTER = "quarter"
+    YEAR = "year"
+
+
+#: Periods a target may be set for.
+TARGET_PERIODS: tuple[PeriodKind, ...] = (PeriodKind.MONTH, PeriodKind.QUARTER, PeriodKind.YEAR)
+
+
+class Window(StrEnum):
+    """The windows compared (contract section 3.4)."""
+
+    CURRENT = "current"
+    PREVIOUS = "previous"
+    PREVIOUS_TO_DATE = "previous_to_date"
+
+
+class Reason(StrEnum):
+    """Why an event was rejected to the dead-letter topic (contract section 2)."""
+
+    INVALID_JSON = "invalid_json"
+    SCHEMA = "schema"
+    UNKNOWN_TYPE = "unknown_type"
+    NAIVE_TIMESTAMP = "naive_timestamp"
+    NEGATIVE_AMOUNT = "negative_amount"
+    CURRENCY_MISMATCH = "currency_mismatch"
+    TOO_LATE = "too_late"
+    FUTURE = "future"
+    TOO_LARGE = "too_large"
+
+
+class Severity(StrEnum):
+    """Alert severities, mildest first (routing: page/critical to on-call, the rest to sales)."""
+
+    INFO = "info"
+    WARNING = "warning"
+    CRITICAL = "critical"
+    PAGE = "page"
+
+
+class Scope(StrEnum):
+    """Levels KPIs are summed to: a rep, a team, a region, the company."""
+
+    REP = "rep"
+    TEAM = "team"
+    REGION = "region"
+    COMPANY = "company"
+
+
+def values(members: Iterable[StrEnum]) -> tuple[str, ...]:
+    """The plain string values of a vocabulary (or a subset), in order: for messages and schemas."""
+    return tuple(member.value for member in members)
