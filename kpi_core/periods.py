@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
-from typing import Literal
 from zoneinfo import ZoneInfo
 
-PeriodKind = Literal["day", "week", "month", "quarter", "year"]
-PERIOD_KINDS: tuple[PeriodKind, ...] = ("day", "week", "month", "quarter", "year")
+from kpi_rules.vocabulary import PeriodKind
+
+PERIOD_KINDS: tuple[PeriodKind, ...] = tuple(PeriodKind)
 # Fine buckets of 15 minutes on the UTC epoch: every real UTC offset is a multiple of 15 minutes,
 # so slots tile every local day exactly; they give the day period its like-for-like comparison.
 SLOT_SECONDS = 900

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, mo
 
 from kpi_core.events import EVENT_MODELS, EVENT_TYPES
 from kpi_rules import Rules
-from kpi_rules.models import CHANNELS
+from kpi_rules.vocabulary import TARGET_PERIODS, Channel, values
 
 # --------------------------------------------------------------------------- the contract's fields
 
@@ -39,7 +39,7 @@ DATE_FIELDS = frozenset({"period_start"})
 MONEY_FIELDS = frozenset({"amount"})
 INTEGER_FIELDS = frozenset({"duration_minutes"})
 #: Fields whose contract values are a closed set, checked when the mapping is loaded.
-CHOICES: dict[str, tuple[str, ...]] = {"channel": CHANNELS, "period": ("month", "quarter", "year")}
+CHOICES: dict[str, tuple[str, ...]] = {"channel": values(Channel), "period": values(TARGET_PERIODS)}
 
 PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from kpi_core.periods import Calendar, period_start
 from kpi_rules import Rules
+from kpi_rules.vocabulary import Channel, values
 
 SCENARIOS: tuple[str, ...] = ("steady", "decline", "visits-drop", "pace-behind", "messy")
 TEAMS: tuple[tuple[str, str], ...] = (
@@ -20,7 +21,7 @@ TEAMS: tuple[tuple[str, str], ...] = (
     ("east", "apac"),
     ("west", "amer"),
 )
-CHANNELS: tuple[str, ...] = ("phone", "email", "visit", "web", "referral", "event", "other")
+CHANNELS: tuple[str, ...] = values(Channel)
 
 
 @dataclass(slots=True)

@@ -54,7 +54,7 @@ def _format(error: ValidationError, source: Path) -> str:
         elif item["type"] == "string_pattern_mismatch" and item["loc"] == ("currency",):
             got = item.get("input")
             message = f"must be an ISO 4217 code of three capital letters such as GBP (got {got!r})"
-        elif item["type"] == "literal_error":
+        elif item["type"] in ("literal_error", "enum"):
             message = f"{message} (got {item.get('input')!r})"
         elif item["type"] == "missing":
             message = "required key is missing"

@@ -8,12 +8,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
-PeriodKind = Literal["day", "week", "month", "quarter", "year"]
-PERIOD_KINDS: tuple[PeriodKind, ...] = ("day", "week", "month", "quarter", "year")
-CHANNELS: tuple[str, ...] = ("phone", "email", "visit", "web", "referral", "event", "other")
-Severity = Literal["info", "warning", "critical", "page"]
+from kpi_rules.vocabulary import PeriodKind, Scope, Severity
+
+PERIOD_KINDS: tuple[PeriodKind, ...] = tuple(PeriodKind)
 # Label a business alert is evaluated and grouped by (the recording-rule level it reads).
-AlertScope = Literal["rep", "team", "region"]
+AlertScope = Literal[Scope.REP, Scope.TEAM, Scope.REGION]
 _DURATION = r"^\d+[smhd]$"
 
 
@@ -37,61 +36,61 @@ class Keep(_Strict):
 class DeclineAlert(_Strict):
     threshold_pct: Decimal = Field(default=Decimal(20), gt=0, le=100)
     min_previous_revenue: Decimal = Field(default=Decimal(1000), ge=0)
-    period: PeriodKind = "month"
+    period: PeriodKind = PeriodKind.MONTH
     for_: str = Field(default="30m", alias="for", pattern=r"^\d+[smhd]$")
-    severity: Literal["info", "warning", "critical", "page"] = "warning"
-    scope: AlertScope = Field(default="team", description="rep | team | region (default team)")
+    severity: Severity = Severity.WARNING
+    scope: AlertScope = Field(default=Scope.TEAM, description="rep | team | region (default team)")
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
 class DownTrendAlert(_Strict):
     consecutive_periods: int = Field(default=3, ge=2, le=12)
-    period: PeriodKind = "month"
+    period: PeriodKind = PeriodKind.MONTH
     for_: str = Field(
         default="1h", alias="for", pattern=_DURATION,
         description="how long the trend must hold before the alert fires (default 1h)",
     )
-    severity: Literal["info", "warning", "critical", "page"] = "warning"
-    scope: AlertScope = Field(default="team", description="rep | team | region (default team)")
+    severity: Severity = Severity.WARNING
+    scope: AlertScope = Field(default=Scope.TEAM, description="rep | team | region (default team)")
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
 class VisitsDropAlert(_Strict):
     threshold_pct: Decimal = Field(default=Decimal(30), gt=0, le=100)
     min_previous_visits: int = Field(default=10, ge=0)
-    period: PeriodKind = "week"
+    period: PeriodKind = PeriodKind.WEEK
     for_: str = Field(default="1h", alias="for", pattern=r"^\d+[smhd]$")
-    severity: Literal["info", "warning", "critical", "page"] = "warning"
-    scope: AlertScope = Field(default="team", description="rep | team | region (default team)")
+    severity: Severity = Severity.WARNING
+    scope: AlertScope = Field(default=Scope.TEAM, description="rep | team | region (default team)")
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
 class PaceBehindAlert(_Strict):
     threshold_pct: Decimal = Field(default=Decimal(80), gt=0)
     min_elapsed_pct: Decimal = Field(default=Decimal(25), ge=0, le=100)
-    period: PeriodKind = "month"
+    period: PeriodKind = PeriodKind.MONTH
     for_: str = Field(default="1h", alias="for", pattern=r"^\d+[smhd]$")
-    severity: Literal["info", "warning", "critical", "page"] = "warning"
-    scope: AlertScope = Field(default="team", description="rep | team | region (default team)")
+    severity: Severity = Severity.WARNING
+    scope: AlertScope = Field(default=Scope.TEAM, description="rep | team | region (default team)")
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
 class QuoteToCloseAlert(_Strict):
     threshold_pct: Decimal = Field(default=Decimal(10), gt=0, le=100)
     min_quotes: int = Field(default=20, ge=1)
-    period: PeriodKind = "month"
+    period: PeriodKind = PeriodKind.MONTH
     for_: str = Field(default="1h", alias="for", pattern=_DURATION, description="default 1h")
-    severity: Literal["info", "warning", "critical", "page"] = "info"
-    scope: AlertScope = Field(default="team", description="rep | team | region (default team)")
+    severity: Severity = Severity.INFO
+    scope: AlertScope = Field(default=Scope.TEAM, description="rep | team | region (default team)")
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
 class CoverageAlert(_Strict):
     threshold: Decimal = Field(default=Decimal(2), gt=0)
-    period: PeriodKind = "month"
+    period: PeriodKind = PeriodKind.MONTH
     for_: str = Field(default="1h", alias="for", pattern=_DURATION, description="default 1h")
-    severity: Literal["info", "warning", "critical", "page"] = "warning"
-    scope: AlertScope = Field(default="team", description="rep | team | region (default team)")
+    severity: Severity = Severity.WARNING
+    scope: AlertScope = Field(default=Scope.TEAM, description="rep | team | region (default team)")
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
@@ -99,7 +98,7 @@ class ServiceAlerts(_Strict):
     consumer_lag_max: int = Field(default=10000, ge=1)
     dead_letter_rate_per_s: Decimal = Field(default=Decimal("0.1"), ge=0)
     no_events_for: str = Field(default="15m", pattern=r"^\d+[smhd]$")
-    severity: Literal["info", "warning", "critical", "page"] = "critical"
+    severity: Severity = Severity.CRITICAL
     worker_down_for: str = Field(
         default="1m", pattern=_DURATION, description="KpiWorkerDown: scrape failing this long (default 1m)"
     )
@@ -136,7 +135,7 @@ class AlertRules(_Strict):
     pipeline_coverage_low: CoverageAlert = CoverageAlert()
     service: ServiceAlerts = ServiceAlerts()
     record_periods: tuple[PeriodKind, ...] = Field(
-        default=("week", "month", "quarter"),
+        default=(PeriodKind.WEEK, PeriodKind.MONTH, PeriodKind.QUARTER),
         min_length=1,
         description=(
             "periods the Prometheus recording rules and dashboards cover (default week, month, "

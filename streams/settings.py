@@ -8,6 +8,8 @@ from typing import Literal
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from kpi_rules.vocabulary import INPUT_TOPICS, Topic
+
 
 class SettingsError(ValueError):
     """A setting is invalid; the message names the variable and what is allowed."""
@@ -131,11 +133,11 @@ class Settings(BaseSettings):
 
     @property
     def input_topics(self) -> tuple[str, ...]:
-        return tuple(self.topic(n) for n in ("deals", "visits", "quotes", "targets"))
+        return tuple(self.topic(t) for t in INPUT_TOPICS)
 
     @property
     def deadletter_topic(self) -> str:
-        return self.topic("deadletter")
+        return self.topic(Topic.DEADLETTER)
 
     @property
     def routed_topic(self) -> str:

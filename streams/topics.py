@@ -9,6 +9,7 @@ import logging
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
+from kpi_rules.vocabulary import COMPACTED_TOPICS
 from streams.connections import aiokafka_kwargs
 from streams.settings import Settings
 
@@ -17,8 +18,9 @@ log = logging.getLogger(__name__)
 
 def contract_topics(settings: Settings) -> list[NewTopic]:
     topics = []
+    compacted = {settings.topic(t) for t in COMPACTED_TOPICS}
     for name in (*settings.input_topics, settings.deadletter_topic):
-        config = {"cleanup.policy": "compact"} if name == settings.topic("targets") else {}
+        config = {"cleanup.policy": "compact"} if name in compacted else {}
         topics.append(
             NewTopic(
                 name,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +30,12 @@ def _str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
     return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
 
 
+def _enum(dumper: yaml.SafeDumper, value: StrEnum) -> yaml.ScalarNode:
+    return _str(dumper, value.value)
+
+
 _Dumper.add_representer(str, _str)
+_Dumper.add_multi_representer(StrEnum, _enum)  # vocabulary words are written as their values
 
 
 def to_yaml(doc: Any) -> str:
