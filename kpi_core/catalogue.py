@@ -38,6 +38,7 @@ class Unit(StrEnum):
     HOURS = "hours"
     PERCENT = "percent"
     RATIO = "ratio"
+    TIMES = "times"  # a multiple of something (pipeline coverage: x the remaining target)
 
 
 class Shape(StrEnum):
@@ -338,7 +339,7 @@ SNAPSHOT_DERIVED: tuple[Kpi, ...] = (
     Kpi(
         "pipeline_coverage",
         KpiKind.DERIVED,
-        Unit.RATIO,
+        Unit.TIMES,
         T("Pipeline coverage", "商机覆盖率"),
         T(
             "Weighted pipeline / (target - revenue) of the current period",

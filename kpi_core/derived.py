@@ -1,22 +1,34 @@
-"""Derived KPIs of contract section 3: ratios of sums, undefined (None) when a denominator is 0."""
+"""Derived KPIs of the catalogue: ratios of sums, undefined (None) unless the denominator is above 0."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import ROUND_HALF_EVEN, Decimal
+from fractions import Fraction
+from typing import Any
 
-from kpi_core.aggregates import Agg
+from kpi_core.catalogue import DERIVED, Kpi, Shape, Surface, Term, Unit, kpi, on
 
 HUNDRED = Decimal(100)
 _RATIO_PLACES = Decimal("0.0001")
 _CENTS = Decimal("0.01")
 
+#: Component values of one row: name -> exact number (None: not set, e.g. no target), and for a
+#: labelled component (`revenue_by_channel`) a mapping label -> amount.
+Values = Mapping[str, Any]
+
 
 def ratio(
-    numerator: Decimal | int, denominator: Decimal | int, scale: Decimal | int = 1
+    numerator: Decimal | int, denominator: Decimal | int | None, scale: Fraction | int = 1
 ) -> Decimal | None:
-    if not denominator:
+    """numerator / denominator x scale, exact to Decimal's precision; None unless denominator > 0."""
+    if denominator is None or denominator <= 0:
         return None
-    return Decimal(numerator) * Decimal(scale) / Decimal(denominator)
+    scale = Fraction(scale)
+    below = Decimal(denominator)
+    if scale.denominator != 1:
+        below *= scale.denominator
+    return Decimal(numerator) * Decimal(scale.numerator) / below
 
 
 def money(value: Decimal) -> str:
@@ -34,47 +46,88 @@ def number(value: Decimal | None) -> float | None:
     return float(value.quantize(_RATIO_PLACES, rounding=ROUND_HALF_EVEN))
 
 
-def derived_kpis(
-    agg: Agg,
-    target: Decimal | None,
-    compared_revenue: Decimal | None,
-    elapsed: tuple[int, int] | None,
-) -> dict[str, object]:
-    """Every derived KPI for one row; `elapsed` is (elapsed, length) of the period."""
-    projected = None
-    if target and elapsed is not None and elapsed[0] > 0:
-        projected = ratio(agg.revenue * elapsed[1], elapsed[0] * target, HUNDRED)
-    avg_deal = ratio(agg.revenue, agg.deals_won)
-    shares = None
-    if agg.revenue:
-        shares = {
-            channel: number(ratio(amount, agg.revenue, HUNDRED))
-            for channel, amount in sorted(agg.revenue_by_channel.items())
-        }
-    growth = None
-    if compared_revenue is not None:
-        growth = ratio(agg.revenue - compared_revenue, compared_revenue, HUNDRED)
-    return {
-        "growth_pct": number(growth),
-        "quote_to_close_pct": number(ratio(agg.deals_won, agg.quotes_sent, HUNDRED)),
-        "win_rate_pct": number(ratio(agg.deals_won, agg.deals_won + agg.deals_lost, HUNDRED)),
-        "lead_conversion_pct": number(ratio(agg.deals_won, agg.deals_created, HUNDRED)),
-        "avg_deal_size": None if avg_deal is None else money(avg_deal.quantize(_CENTS)),
-        "avg_cycle_days": number(ratio(agg.cycle_us_sum, agg.cycle_count * 86_400_000_000)),
-        "avg_first_response_hours": number(
-            ratio(agg.first_response_us_sum, agg.first_response_count * 3_600_000_000)
-        ),
-        "channel_share_pct": shares,
-        "attainment_pct": number(ratio(agg.revenue, target, HUNDRED)) if target else None,
-        "projected_attainment_pct": number(projected),
-        "visits_per_win": number(ratio(agg.visits, agg.deals_won)),
-    }
-
-
-def pipeline_coverage(
-    weighted: Decimal, target: Decimal | None, revenue: Decimal
-) -> Decimal | None:
-    """weighted_pipeline / (target - revenue); undefined without a target or once it is met."""
-    if target is None or target - revenue <= 0:
+def render(kpi_: Kpi, value: Decimal | None) -> str | float | None:
+    """A derived value as the report and the API show it: money as a decimal string (cents)."""
+    if value is None:
         return None
-    return weighted / (target - revenue)
+    if kpi_.unit is Unit.MONEY:
+        return money(value.quantize(_CENTS))
+    return number(value)
+
+
+def _sum(terms: tuple[Term, ...], values: Values) -> Decimal | int | None:
+    if len(terms) == 1 and terms[0].sign == 1:  # the common case, and exact whatever the digits
+        value: Decimal | int | None = values.get(terms[0].component)
+        return value
+    total: Decimal | int = 0
+    for term in terms:
+        value = values.get(term.component)
+        if value is None:
+            return None
+        total += term.sign * value
+    return total
+
+
+def evaluate(
+    kpi_: Kpi,
+    values: Values,
+    compared: Values | None = None,
+    elapsed: tuple[int, int] | None = None,
+) -> Decimal | None:
+    """One unlabelled derived KPI of one row.
+
+    `compared` holds the components of the compared window (GROWTH); `elapsed` is (elapsed,
+    length) of the period (PROJECTED)."""
+    numerator = _sum(kpi_.numerator, values)
+    if kpi_.shape is Shape.GROWTH:
+        before = None if compared is None else _sum(kpi_.numerator, compared)
+        if numerator is None or before is None:
+            return None
+        return ratio(numerator - before, before, 100)
+    denominator = _sum(kpi_.denominator, values)
+    if numerator is None or denominator is None:
+        return None
+    if kpi_.shape is Shape.PROJECTED:
+        if elapsed is None or elapsed[0] <= 0:
+            return None
+        return ratio(numerator * elapsed[1], elapsed[0] * denominator, kpi_.scale)
+    return ratio(numerator, denominator, kpi_.scale)
+
+
+def evaluate_labelled(kpi_: Kpi, values: Values) -> dict[str, Decimal | None] | None:
+    """A labelled derived KPI (`channel_share_pct`): label -> value; None when undefined."""
+    (part,) = kpi_.numerator
+    denominator = _sum(kpi_.denominator, values)
+    if denominator is None or denominator <= 0:
+        return None
+    by_label: Mapping[str, Decimal] = values.get(part.component) or {}
+    return {label: ratio(amount, denominator, kpi_.scale) for label, amount in sorted(by_label.items())}
+
+
+ROW_KPIS: tuple[Kpi, ...] = on(Surface.REPORT, DERIVED)
+
+
+def derived_kpis(
+    values: Values, compared: Values | None, elapsed: tuple[int, int] | None
+) -> dict[str, object]:
+    """Every derived KPI of a report row, rendered, in catalogue order."""
+    out: dict[str, object] = {}
+    for item in ROW_KPIS:
+        if item.label is not None:
+            shares = evaluate_labelled(item, values)
+            out[item.name] = (
+                None if shares is None else {k: render(item, v) for k, v in shares.items()}
+            )
+        else:
+            out[item.name] = render(item, evaluate(item, values, compared, elapsed))
+    return out
+
+
+_COVERAGE = kpi("pipeline_coverage")
+
+
+def pipeline_coverage(weighted: Decimal, target: Decimal | None, revenue: Decimal) -> Decimal | None:
+    """weighted_pipeline / (target - revenue); undefined without a target or once it is met."""
+    return evaluate(
+        _COVERAGE, {"weighted_pipeline": weighted, "target": target, "revenue": revenue}
+    )

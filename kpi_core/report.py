@@ -8,52 +8,43 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from typing import IO, Any
 
+from kpi_core.catalogue import Kpi, KpiKind, kpi
+from kpi_core.derived import ROW_KPIS
 from kpi_core.engine import KpiEngine, observe_all, replay
 from kpi_core.events import Event, Rejection, decode_event
 from kpi_core.periods import PERIOD_KINDS
 from kpi_core.state import RepState
+from kpi_core.windows import ROW_ADDITIVE
 
-TABLE_COLUMNS: tuple[tuple[str, str], ...] = (
+_ROW_KEYS: tuple[tuple[str, str], ...] = (
     ("rep", "rep_id"),
     ("team", "team"),
     ("period", "period"),
     ("start", "start"),
-    ("visits", "visits"),
-    ("revenue", "revenue"),
-    ("target", "target"),
-    ("attain%", "derived.attainment_pct"),
-    ("growth%", "derived.growth_pct"),
-    ("win%", "derived.win_rate_pct"),
-    ("q2c%", "derived.quote_to_close_pct"),
-    ("cycle d", "derived.avg_cycle_days"),
 )
-CSV_COLUMNS: tuple[str, ...] = (
-    "rep_id",
-    "team",
-    "region",
-    "period",
-    "start",
+
+
+def _path(item: Kpi) -> str:
+    return f"derived.{item.name}" if item.kind is KpiKind.DERIVED else item.name
+
+
+#: The KPIs of `report --format table` in reading order (titles: the catalogue's `table`).
+TABLE_KPIS: tuple[str, ...] = (
     "visits",
-    "deals_created",
-    "deals_won",
-    "deals_lost",
-    "quotes_sent",
     "revenue",
     "target",
-    "cycle_seconds_sum",
-    "cycle_seconds_count",
-    "first_response_seconds_sum",
-    "first_response_seconds_count",
-    "derived.growth_pct",
-    "derived.attainment_pct",
-    "derived.projected_attainment_pct",
-    "derived.win_rate_pct",
-    "derived.quote_to_close_pct",
-    "derived.lead_conversion_pct",
-    "derived.avg_deal_size",
-    "derived.avg_cycle_days",
-    "derived.avg_first_response_hours",
-    "derived.visits_per_win",
+    "attainment_pct",
+    "growth_pct",
+    "win_rate_pct",
+    "quote_to_close_pct",
+    "avg_cycle_days",
+)
+TABLE_COLUMNS: tuple[tuple[str, str], ...] = _ROW_KEYS + tuple(
+    (str(kpi(name).table), _path(kpi(name))) for name in TABLE_KPIS
+)
+#: `report --format csv`: every unlabelled KPI of a row, in catalogue order.
+CSV_COLUMNS: tuple[str, ...] = ("rep_id", "team", "region", "period", "start") + tuple(
+    _path(item) for item in (*ROW_ADDITIVE, *ROW_KPIS) if item.label is None
 )
 
 
@@ -122,7 +113,7 @@ def render_table(document: dict[str, Any], out: IO[str]) -> None:
     rows = [[_text(_cell(r, path)) for _, path in TABLE_COLUMNS] for r in document["periods"]]
     headers = [title for title, _ in TABLE_COLUMNS]
     widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(headers)]
-    numeric = {i for i, (_, path) in enumerate(TABLE_COLUMNS) if i >= 4}
+    numeric = set(range(len(_ROW_KEYS), len(TABLE_COLUMNS)))
 
     def line(cells: list[str]) -> str:
         return "  ".join(

@@ -1,8 +1,11 @@
-"""JSON Schemas of the CRM events, generated from the models in `kpi_core.events`.
+"""JSON Schemas: of the CRM events (from the models in `kpi_core.events`) and of the report
+document (from the KPI catalogue).
 
 `python -m kpi_core.schemas [DIR]` writes DIR/<type>.schema.json (default: ./schemas), one file
-per event type, for CRM integrators. Rules that depend on the rules file (the known stages, the
-base currency and its fx rates) and the money digit limits are stated in the descriptions.
+per event type, for CRM integrators, and DIR/report.schema.json, the document of
+`kpi-monitor report --format json` (and the rows of `GET /kpis`). Rules that depend on the rules
+file (the known stages, the base currency and its fx rates) and the money digit limits are stated
+in the descriptions.
 """
 
 from __future__ import annotations
@@ -12,7 +15,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from kpi_core.catalogue import KpiKind, Unit
+from kpi_core.derived import ROW_KPIS
 from kpi_core.events import EVENT_MODELS
+from kpi_core.windows import ROW_ADDITIVE
+from kpi_rules.vocabulary import Channel, PeriodKind, Reason, values
 
 SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 DEFAULT_DIRECTORY = Path("schemas")
@@ -36,6 +43,93 @@ def event_json_schemas() -> dict[str, dict[str, Any]]:
     return schemas
 
 
+REPORT_SCHEMA = "report.schema.json"
+_MONEY = {"type": "string", "pattern": r"^-?[0-9]+\.[0-9]{2,}$"}
+_LABELS = {"channel": values(Channel)}
+
+
+def _additive(kind: KpiKind, label: str | None) -> dict[str, Any]:
+    if label is not None:
+        return {
+            "type": "object",
+            "propertyNames": {"enum": list(_LABELS[label])},
+            "additionalProperties": _MONEY,
+        }
+    if kind is KpiKind.MONEY:
+        return dict(_MONEY)
+    if kind is KpiKind.DURATION:
+        return {"type": "number"}
+    return {"type": "integer"}
+
+
+def _derived(unit: Unit, label: str | None) -> dict[str, Any]:
+    value: dict[str, Any] = dict(_MONEY) if unit is Unit.MONEY else {"type": "number"}
+    if label is not None:
+        value = {
+            "type": "object",
+            "propertyNames": {"enum": list(_LABELS[label])},
+            "additionalProperties": {"anyOf": [value, {"type": "null"}]},
+        }
+    return {"anyOf": [value, {"type": "null"}]}
+
+
+def _object(properties: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "required": list(properties),
+        "properties": properties,
+        "additionalProperties": False,
+    }
+
+
+def report_json_schema() -> dict[str, Any]:
+    """The report document (contract section 4): every KPI column from the catalogue."""
+    text = {"type": "string"}
+    row: dict[str, Any] = {
+        "rep_id": text,
+        "team": text,
+        "region": text,
+        "period": {"enum": values(PeriodKind)},
+        "start": {"type": "string", "format": "date"},
+    }
+    for item in ROW_ADDITIVE:
+        schema = _additive(item.kind, item.label)
+        if item.name == "target":  # set or not
+            schema = {"anyOf": [schema, {"type": "null"}]}
+        row[item.name] = {**schema, "description": item.help.en}
+    row["derived"] = _object(
+        {item.name: {**_derived(item.unit, item.label), "description": item.help.en} for item in ROW_KPIS}
+    )
+    pipe = {
+        "rep_id": text,
+        "team": text,
+        "region": text,
+        "open_deals": {"type": "integer"},
+        "open_pipeline": _MONEY,
+        "weighted_pipeline": _MONEY,
+        "pipeline_coverage": {"anyOf": [{"type": "number"}, {"type": "null"}]},
+    }
+    return {
+        "$schema": SCHEMA_DIALECT,
+        "$id": REPORT_SCHEMA,
+        "title": "kpi-monitor report",
+        "description": "`kpi-monitor report FILE --format json`: KPI rows per rep and period, the "
+        "open pipeline per rep, and the rejected input by reason. Money is a decimal string in "
+        "the base currency; a derived KPI is null when its denominator is 0.",
+        **_object(
+            {
+                "periods": {"type": "array", "items": _object(row)},
+                "pipeline": {"type": "array", "items": _object(pipe)},
+                "rejected": {
+                    "type": "object",
+                    "propertyNames": {"enum": values(Reason)},
+                    "additionalProperties": {"type": "integer", "minimum": 1},
+                },
+            }
+        ),
+    }
+
+
 def schema_file_name(kind: str) -> str:
     return f"{kind}.schema.json"
 
@@ -53,6 +147,9 @@ def write_schemas(directory: Path) -> list[Path]:
         path = directory / schema_file_name(kind)
         path.write_text(render_schema(schema), encoding="utf-8")
         written.append(path)
+    path = directory / REPORT_SCHEMA
+    path.write_text(render_schema(report_json_schema()), encoding="utf-8")
+    written.append(path)
     return written
 
 

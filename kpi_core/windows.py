@@ -7,45 +7,47 @@ from decimal import Decimal
 from typing import Any
 
 from kpi_core.aggregates import Agg
+from kpi_core.catalogue import ADDITIVE, Kpi, KpiKind, Surface, on
 from kpi_core.derived import derived_kpis, money, number, pipeline_coverage
 from kpi_core.periods import SLOT_SECONDS, Calendar, shift, slot_of
 from kpi_core.state import Horizon, RepState
 
-ADDITIVE_KPIS: tuple[str, ...] = (
-    "visits",
-    "deals_created",
-    "deals_won",
-    "deals_lost",
-    "quotes_sent",
-    "revenue",
-    "revenue_by_channel",
-    "cycle_seconds_sum",
-    "cycle_seconds_count",
-    "first_response_seconds_sum",
-    "first_response_seconds_count",
-    "target",
-)
+
+def seconds(value: Decimal) -> int | float:
+    """A duration in seconds for JSON: an int when whole, else a float."""
+    whole = int(value)
+    return whole if whole == value else float(value)
 
 
-def seconds(micros: int) -> int | float:
-    return micros // 1_000_000 if micros % 1_000_000 == 0 else micros / 1_000_000
+def row_values(agg: Agg, target: Decimal | None) -> dict[str, Any]:
+    """The exact component values of a row (what the derived KPIs are computed from)."""
+    values: dict[str, Any] = dict(agg.components())
+    for slot in Agg.SLOTS:
+        if slot.labelled:
+            values[slot.component] = agg.labelled(slot.component)
+    values["target"] = target
+    return values
 
 
-def additive_values(agg: Agg, target: Decimal | None) -> dict[str, Any]:
-    return {
-        "visits": agg.visits,
-        "deals_created": agg.deals_created,
-        "deals_won": agg.deals_won,
-        "deals_lost": agg.deals_lost,
-        "quotes_sent": agg.quotes_sent,
-        "revenue": money(agg.revenue),
-        "revenue_by_channel": {c: money(v) for c, v in sorted(agg.revenue_by_channel.items()) if v},
-        "cycle_seconds_sum": seconds(agg.cycle_us_sum),
-        "cycle_seconds_count": agg.cycle_count,
-        "first_response_seconds_sum": seconds(agg.first_response_us_sum),
-        "first_response_seconds_count": agg.first_response_count,
-        "target": None if target is None else money(target),
-    }
+def additive_values(values: dict[str, Any]) -> dict[str, Any]:
+    """The additive KPIs of a report row (contract section 4), rendered, in catalogue order."""
+    out: dict[str, Any] = {}
+    for item in ROW_ADDITIVE:
+        value = values[item.name]
+        if value is None:
+            out[item.name] = None
+        elif item.label is not None:
+            out[item.name] = {k: money(v) for k, v in sorted(value.items()) if v}
+        elif item.kind is KpiKind.MONEY:
+            out[item.name] = money(value)
+        elif item.kind is KpiKind.DURATION:
+            out[item.name] = seconds(value)
+        else:
+            out[item.name] = value
+    return out
+
+
+ROW_ADDITIVE: tuple[Kpi, ...] = on(Surface.REPORT, ADDITIVE)
 
 
 class RepView:
@@ -132,9 +134,10 @@ class RepView:
             "period": kind,
             "start": start.isoformat(),
         }
-        row.update(additive_values(agg, target))
+        values = row_values(agg, target)
+        row.update(additive_values(values))
         row["derived"] = derived_kpis(
-            agg, target, None if compared is None else compared.revenue, elapsed
+            values, None if compared is None else compared.components(), elapsed
         )
         return row
 

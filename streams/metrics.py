@@ -15,35 +15,21 @@ from prometheus_client import (
     generate_latest,
 )
 
-from kpi_core.aggregates import Agg
+from kpi_core.aggregates import Agg, Slot
+from kpi_core.catalogue import ADDITIVE, SNAPSHOT, Kpi, Surface, kpi, on
 from kpi_core.engine import KpiEngine
 from kpi_core.periods import SLOT_SECONDS, shift
 from kpi_core.state import RepState
+from kpi_rules.vocabulary import Window
 
-ADDITIVE_GAUGES: tuple[tuple[str, str], ...] = (
-    ("visits", "Completed sales visits (SVT)"),
-    ("deals_created", "Deals created"),
-    ("deals_won", "Deals won"),
-    ("deals_lost", "Deals lost"),
-    ("quotes_sent", "Quotes sent"),
-    ("revenue", "Revenue of won deals, base currency"),
-    ("cycle_seconds_sum", "Sum of won deals' cycle lengths, seconds"),
-    ("cycle_seconds_count", "Won deals with a known cycle length"),
-    ("first_response_seconds_sum", "Sum of first-response times, seconds"),
-    ("first_response_seconds_count", "Deals with a first response"),
-    ("target", "Latest target for the period, base currency"),
-)
+#: Windowed `sales_*` gauges: the catalogue's additive KPIs (a labelled one gets its label).
+WINDOWED: tuple[Kpi, ...] = on(Surface.METRICS, ADDITIVE)
+#: Per-rep gauges that are not windowed: the open pipeline.
+SNAPSHOTS: tuple[Kpi, ...] = on(Surface.METRICS, SNAPSHOT)
 
 
 def _values(agg: Agg) -> dict[str, float]:
     return {name: float(value) for name, value in agg.components().items()}
-
-
-SNAPSHOT_GAUGES: tuple[tuple[str, str], ...] = (
-    ("open_deals", "Open deals"),
-    ("open_pipeline", "Open pipeline amount, base currency"),
-    ("weighted_pipeline", "Open pipeline weighted by stage probability, base currency"),
-)
 
 
 def _escape(value: str) -> str:
@@ -82,18 +68,17 @@ class SalesExposition:
 
         rep = (("rep", state.rep_id), ("team", state.team), ("region", state.region))
         rep_labels = _labels(rep)
-        add("open_deals", rep_labels, float(state.open_deals))
-        add("open_pipeline", rep_labels, float(state.open_pipeline))
-        add("weighted_pipeline", rep_labels, float(state.weighted_pipeline))
+        for item in SNAPSHOTS:
+            add(item.name, rep_labels, float(getattr(state, item.name)))
         view = self.engine.view(state, now)
         calendar = self.engine.calendar
         for kind in self.periods:
             current = calendar.start_of(kind, now)
             previous = shift(kind, current, -1)
             windows = (
-                ("current", current, view.whole(kind, current)),
-                ("previous", previous, view.whole(kind, previous)),
-                ("previous_to_date", previous, view.to_date(kind, previous, view.cutoff(kind))),
+                (Window.CURRENT, current, view.whole(kind, current)),
+                (Window.PREVIOUS, previous, view.whole(kind, previous)),
+                (Window.PREVIOUS_TO_DATE, previous, view.to_date(kind, previous, view.cutoff(kind))),
             )
             for window, start, agg in windows:
                 if agg is None:
@@ -105,8 +90,9 @@ class SalesExposition:
                 target = view.target(kind, start)
                 if target is not None:
                     add("target", labels, float(target))
-                for channel, amount in sorted(agg.revenue_by_channel.items()):
-                    add("revenue_by_channel", _labels((*key, ("channel", channel))), float(amount))
+                for slot in LABELLED:
+                    for label, amount in sorted(agg.labelled(slot.component).items()):
+                        add(slot.component, _labels((*key, (slot_label(slot), label))), float(amount))
         return lines
 
     def render(self) -> bytes:
@@ -138,12 +124,18 @@ class SalesExposition:
         return "".join(out).encode()
 
 
+#: Every `sales_*` family with its HELP text, in exposition order.
 FAMILY_HELP: dict[str, str] = {
-    **dict(ADDITIVE_GAUGES),
-    "revenue_by_channel": "Revenue by the deal's contact method, base currency",
-    **dict(SNAPSHOT_GAUGES),
+    **{item.name: item.help.en for item in (*WINDOWED, *SNAPSHOTS)},
     "period_elapsed_ratio": "Elapsed fraction of the current period",
 }
+LABELLED = tuple(slot for slot in Agg.SLOTS if slot.labelled)
+
+
+def slot_label(slot: Slot) -> str:
+    label = kpi(slot.component).label
+    assert label is not None
+    return label
 
 
 class KpiMetrics:

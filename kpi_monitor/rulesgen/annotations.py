@@ -3,6 +3,8 @@
 Chinese texts use simplified characters throughout (zh-CN is the mainland locale), so the
 contract's 銷售下滑預警 is written 销售下滑预警 here.
 
+The name of the KPI an alert watches, `[[kpi]]`, is its title in the KPI catalogue (`noun`).
+
 Texts are Prometheus (Go) templates: `{{ $value | humanize }}` (or `printf`) and `{{ $labels.x }}` are filled
 in by Prometheus when the alert fires. `[[name]]` placeholders are filled in at generation time
 with thresholds and words from the rules file (see `render`).
@@ -12,6 +14,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Literal
+
+from kpi_core.catalogue import BY_NAME
 
 Locale = Literal["en", "zh-CN"]
 
@@ -35,19 +39,19 @@ VALUE_FORMATS: dict[str, str] = {
 ALERT_TEXTS: dict[str, dict[str, tuple[str, str]]] = {
     "en": {
         "SalesRevenueDecline": (
-            "[[Scope]] [[who]]: revenue down [[v1]]% on the same point of last [[period]]",
+            "[[Scope]] [[who]]: [[kpi]] down [[v1]]% on the same point of last [[period]]",
             "[[Scope]] [[who]] has won [[current]] [[currency]] this [[period]] to date against "
             "[[previous]] [[currency]] at the same point of the previous [[period]]: "
             "[[v1]]% lower (alert threshold [[threshold]]%, "
             "only when the previous figure is at least [[min]] [[currency]]).",
         ),
         "SalesDownTrend": (
-            "[[Scope]] [[who]]: revenue fell [[n]] [[period]]s in a row",
+            "[[Scope]] [[who]]: [[kpi]] fell [[n]] [[period]]s in a row",
             "[[Scope]] [[who]] won less revenue than in the [[period]] before in each of the last "
             "[[n]] completed [[period]]s; last [[period]]: [[v]] [[currency]].",
         ),
         "SalesVisitsDrop": (
-            "[[Scope]] [[who]]: sales visits down [[v1]]% on last [[period]]",
+            "[[Scope]] [[who]]: [[kpi]] down [[v1]]% on last [[period]]",
             "[[Scope]] [[who]] made [[current]] visits (SVT) this [[period]] to date against "
             "[[previous]] at the same point of the previous [[period]]: [[v1]]% fewer "
             "(threshold [[threshold]]%, at least [[min]] visits before).",
@@ -59,12 +63,12 @@ ALERT_TEXTS: dict[str, dict[str, tuple[str, str]]] = {
             "elapsed; elapsed now [[elapsed_now]]%).",
         ),
         "SalesQuoteToCloseLow": (
-            "[[Scope]] [[who]]: quote-to-close [[v1]]% this [[period]]",
+            "[[Scope]] [[who]]: [[kpi]] [[v1]]% this [[period]]",
             "Only [[v1]]% of the [[quotes]] quotes sent by [[Scope]] [[who]] this "
             "[[period]] to date closed as won deals (threshold [[threshold]]%, at least [[min]] quotes).",
         ),
         "SalesPipelineCoverageLow": (
-            "[[Scope]] [[who]]: pipeline covers [[v2]]x the remaining [[period]] target",
+            "[[Scope]] [[who]]: [[kpi]] [[v2]]x the remaining [[period]] target",
             "The weighted open pipeline of [[Scope]] [[who]] is [[v2]] times the "
             "revenue still needed to meet this [[period]]'s target (threshold [[threshold]]x).",
         ),
@@ -91,18 +95,18 @@ ALERT_TEXTS: dict[str, dict[str, tuple[str, str]]] = {
     },
     "zh-CN": {
         "SalesRevenueDecline": (
-            "销售下滑预警：[[Scope]] [[who]] 收入较上[[period]]同期下降 [[v1]]%",
+            "销售下滑预警：[[Scope]] [[who]] [[kpi]]较上[[period]]同期下降 [[v1]]%",
             "[[Scope]] [[who]] 本[[period]]至今成交收入 [[current]] [[currency]]，上[[period]]同期为 "
             "[[previous]] [[currency]]，下降 [[v1]]%"
             "（预警阈值 [[threshold]]%，仅当上[[period]]同期收入不少于 [[min]] [[currency]] 时预警）。",
         ),
         "SalesDownTrend": (
-            "[[Scope]] [[who]] 收入连续 [[n]] 个[[period]]下降",
+            "[[Scope]] [[who]] [[kpi]]连续 [[n]] 个[[period]]下降",
             "[[Scope]] [[who]] 最近 [[n]] 个已结束的[[period]]收入均低于前一个[[period]]；"
             "上[[period]]收入 [[v]] [[currency]]。",
         ),
         "SalesVisitsDrop": (
-            "[[Scope]] [[who]] 拜访量较上[[period]]同期下降 [[v1]]%",
+            "[[Scope]] [[who]] [[kpi]]较上[[period]]同期下降 [[v1]]%",
             "[[Scope]] [[who]] 本[[period]]至今完成拜访（SVT）[[current]] 次，上[[period]]同期 "
             "[[previous]] 次，下降 [[v1]]%（阈值 [[threshold]]%，上期至少 [[min]] 次）。",
         ),
@@ -112,12 +116,12 @@ ALERT_TEXTS: dict[str, dict[str, tuple[str, str]]] = {
             "（本[[period]]已过 [[elapsed]]% 后低于 [[threshold]]% 即预警；当前已过 [[elapsed_now]]%）。",
         ),
         "SalesQuoteToCloseLow": (
-            "[[Scope]] [[who]] 本[[period]]报价成交率 [[v1]]%",
+            "[[Scope]] [[who]] 本[[period]][[kpi]] [[v1]]%",
             "[[Scope]] [[who]] 本[[period]]至今发出 [[quotes]] 份报价，仅 [[v1]]% 成交"
             "（阈值 [[threshold]]%，至少 [[min]] 份报价时预警）。",
         ),
         "SalesPipelineCoverageLow": (
-            "[[Scope]] [[who]] 商机覆盖率仅 [[v2]] 倍",
+            "[[Scope]] [[who]] [[kpi]]仅 [[v2]] 倍",
             "[[Scope]] [[who]] 的加权在途商机仅为完成本[[period]]目标尚需收入的 [[v2]] 倍"
             "（阈值 [[threshold]] 倍）。",
         ),
@@ -142,6 +146,14 @@ ALERT_TEXTS: dict[str, dict[str, tuple[str, str]]] = {
         ),
     },
 }
+
+
+def noun(kpi_name: str, locale: str) -> str:
+    """A KPI's catalogue title as running text: "quote-to-close", "sales visits (SVT)", "收入"."""
+    title = BY_NAME[kpi_name].title.get(locale).removesuffix(" %").removesuffix(" %")
+    if locale == "zh-CN" or title[1:2].isupper():  # keep acronyms ("SVT ...") as they are
+        return title
+    return title[:1].lower() + title[1:]
 
 
 def render(locale: str, alertname: str, values: Mapping[str, str]) -> dict[str, str]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from kpi_core.catalogue import BY_NAME, Unit
 from kpi_rules.models import Rules
 
 DATASOURCE: dict[str, str] = {"type": "prometheus", "uid": "prometheus"}
@@ -38,29 +39,10 @@ TEXT: dict[str, tuple[str, str]] = {
     "var_team": ("Team", "团队"),
     "var_rep": ("Rep", "销售代表"),
     # panels
-    "revenue": ("Revenue (period to date)", "收入（本期至今）"),
-    "target": ("Target", "目标"),
-    "attainment": ("Target attainment %", "目标达成率 %"),
-    "projected": ("Projected attainment %", "预计达成率 %"),
-    "growth": ("Revenue growth % vs same point of previous period", "收入较上期同期增长 %"),
-    "win_rate": ("Win rate %", "赢单率 %"),
-    "q2c": ("Quote-to-close %", "报价成交率 %"),
-    "lead_conv": ("Lead conversion %", "线索转化率 %"),
-    "visits": ("Sales visits (SVT)", "销售拜访次数（SVT）"),
-    "visits_growth": ("Visits growth % vs same point of previous period", "拜访量较上期同期增长 %"),
-    "visits_per_win": ("Visits per won deal", "每单拜访次数"),
-    "weighted": ("Weighted pipeline", "加权商机金额"),
-    "open_pipeline": ("Open pipeline", "在途商机金额"),
-    "open_deals": ("Open deals", "在途商机数"),
-    "coverage": ("Pipeline coverage (weighted / remaining target)", "商机覆盖率（加权商机 / 剩余目标）"),
     "revenue_vs_target_team": ("Revenue vs target by team", "各团队收入与目标"),
     "revenue_vs_target_region": ("Revenue vs target by region", "各区域收入与目标"),
     "by_window": ("Revenue: this period, previous period, previous to date", "收入：本期、上期、上期同期"),
     "visits_by_window": ("Visits: this period, previous to date", "拜访：本期、上期同期"),
-    "avg_deal": ("Average deal size", "平均成交金额"),
-    "cycle": ("Average sales cycle (days)", "平均销售周期（天）"),
-    "first_response": ("Average first response (hours)", "平均首次响应（小时）"),
-    "channel_share": ("Revenue share by channel %", "各渠道收入占比 %"),
     "team_reps": ("Attainment of the team's reps %", "团队内各代表达成率 %"),
     "workers_up": ("Workers up", "运行中的节点"),
     "workers_ready": ("Workers ready", "就绪节点"),
@@ -78,7 +60,22 @@ TEXT: dict[str, tuple[str, str]] = {
 }
 
 
+# Words added to a KPI's catalogue title on some panels: `revenue@to_date`.
+SUFFIX: dict[str, tuple[str, str]] = {
+    "to_date": (" (period to date)", "（本期至今）"),
+    "vs_ptd": (" vs same point of previous period", "（较上期同期）"),
+}
+
+
 def _t(rules: Rules, key: str) -> str:
+    """A panel, row or board title: a KPI's from the catalogue (`name` or `name@suffix`), or TEXT."""
+    name, _, suffix = key.partition("@")
+    if name in BY_NAME:
+        title = BY_NAME[name].title.get(rules.locale)
+        if suffix:
+            en, zh = SUFFIX[suffix]
+            title += zh if rules.locale == "zh-CN" else en
+        return title
     en, zh = TEXT[key]
     return zh if rules.locale == "zh-CN" else en
 
@@ -230,126 +227,152 @@ def _dashboard(
 
 P = 'period="$period"'
 CUR = f'{P},window="current"'
+UNITS: dict[Unit, str] = {
+    Unit.COUNT: "short",
+    Unit.SECONDS: "s",
+    Unit.DAYS: "d",
+    Unit.HOURS: "h",
+    Unit.PERCENT: "percent",
+    Unit.RATIO: "short",
+    Unit.TIMES: "x",
+}
 
 
-def _money(rules: Rules) -> str:
-    return CURRENCY_UNITS.get(rules.currency, "short")
+def series(level: str, name: str, selector: str = "") -> str:
+    """The recording rule of a catalogue KPI at `level` (`team:sales_revenue:growth_pct{...}`)."""
+    item = BY_NAME[name]
+    metric, operation = item.record if item.record is not None else (item.name, "sum")
+    return f"{level}:sales_{metric}:{operation}" + (f"{{{selector}}}" if selector else "")
+
+
+def _unit(rules: Rules, name: str) -> str:
+    unit = BY_NAME[name].unit
+    return CURRENCY_UNITS.get(rules.currency, "short") if unit is Unit.MONEY else UNITS[unit]
+
+
+def _kpi(b: Board, title: str, level: str, selector: str = "", legend: str = "", **kw: Any) -> None:
+    """A panel of one catalogue KPI (`name` or `name@suffix` for the title) at `level`."""
+    name = title.partition("@")[0]
+    b.panel(title, [(series(level, name, selector), legend)], unit=_unit(b.rules, name), **kw)
 
 
 def sales_overview(rules: Rules) -> dict[str, Any]:
-    b, money = Board(rules), _money(rules)
+    b = Board(rules)
     b.row("row_company")
-    b.panel("revenue", [(f"company:sales_revenue:sum{{{CUR}}}", "")], kind="stat", unit=money)
-    b.panel("target", [(f"company:sales_target:sum{{{CUR}}}", "")], kind="stat", unit=money)
-    b.panel(
-        "attainment", [(f"company:sales_revenue:attainment_pct{{{CUR}}}", "")], kind="stat", unit="percent"
-    )
-    b.panel(
-        "projected",
-        [(f"company:sales_revenue:projected_attainment_pct{{{P}}}", "")],
-        kind="stat",
-        unit="percent",
-    )
-    b.panel("growth", [(f"company:sales_revenue:growth_pct{{{P}}}", "")], kind="stat", unit="percent")
-    b.panel("win_rate", [(f"company:sales_deals:win_rate_pct{{{CUR}}}", "")], kind="stat", unit="percent")
-    b.panel("q2c", [(f"company:sales_deals:quote_to_close_pct{{{CUR}}}", "")], kind="stat", unit="percent")
-    b.panel("visits", [(f"company:sales_visits:sum{{{CUR}}}", "")], kind="stat")
-    b.panel("visits_growth", [(f"company:sales_visits:growth_pct{{{P}}}", "")], kind="stat", unit="percent")
-    b.panel("weighted", [("company:sales_weighted_pipeline:sum", "")], kind="stat", unit=money)
-    b.panel("coverage", [(f"company:sales_pipeline:coverage_ratio{{{P}}}", "")], kind="stat", unit="x")
+    for title, selector in (
+        ("revenue@to_date", CUR),
+        ("target", CUR),
+        ("attainment_pct", CUR),
+        ("projected_attainment_pct", P),
+        ("growth_pct@vs_ptd", P),
+        ("win_rate_pct", CUR),
+        ("quote_to_close_pct", CUR),
+        ("visits", CUR),
+        ("visits_growth_pct@vs_ptd", P),
+        ("weighted_pipeline", ""),
+        ("pipeline_coverage", P),
+    ):
+        _kpi(b, title, "company", selector, kind="stat")
     for level, row in (("team", "row_team"), ("region", "row_region")):
         b.row(row)
         lbl = f"{{{{{level}}}}}"
         b.panel(
             f"revenue_vs_target_{level}",
-            [
-                (f"{level}:sales_revenue:sum{{{CUR}}}", lbl),
-                (f"{level}:sales_target:sum{{{CUR}}}", f"{lbl} target"),
-            ],
-            unit=money,
+            [(series(level, "revenue", CUR), lbl), (series(level, "target", CUR), f"{lbl} target")],
+            unit=_unit(rules, "revenue"),
         )
-        b.panel("attainment", [(f"{level}:sales_revenue:attainment_pct{{{CUR}}}", lbl)], unit="percent")
-        b.panel(
-            "projected", [(f"{level}:sales_revenue:projected_attainment_pct{{{P}}}", lbl)], unit="percent"
-        )
-        b.panel("growth", [(f"{level}:sales_revenue:growth_pct{{{P}}}", lbl)], unit="percent")
-        b.panel("win_rate", [(f"{level}:sales_deals:win_rate_pct{{{CUR}}}", lbl)], unit="percent")
-        b.panel("q2c", [(f"{level}:sales_deals:quote_to_close_pct{{{CUR}}}", lbl)], unit="percent")
-        b.panel("visits", [(f"{level}:sales_visits:sum{{{CUR}}}", lbl)])
-        b.panel("visits_growth", [(f"{level}:sales_visits:growth_pct{{{P}}}", lbl)], unit="percent")
-        b.panel("weighted", [(f"{level}:sales_weighted_pipeline:sum", lbl)], unit=money)
-        b.panel("coverage", [(f"{level}:sales_pipeline:coverage_ratio{{{P}}}", lbl)], unit="x")
+        for title, selector in (
+            ("attainment_pct", CUR),
+            ("projected_attainment_pct", P),
+            ("growth_pct@vs_ptd", P),
+            ("win_rate_pct", CUR),
+            ("quote_to_close_pct", CUR),
+            ("visits", CUR),
+            ("visits_growth_pct@vs_ptd", P),
+            ("weighted_pipeline", ""),
+            ("pipeline_coverage", P),
+        ):
+            _kpi(b, title, level, selector, lbl)
     return _dashboard(rules, "kpi-sales-overview", "overview", b, [_period_var(rules)])
 
 
+TEAM = 'team=~"$team"'
+
+
 def rep_drilldown(rules: Rules) -> dict[str, Any]:
-    b, money = Board(rules), _money(rules)
+    b = Board(rules)
     r = f'rep="$rep",{P}'
     rc = f'rep="$rep",{CUR}'
-    b.panel("by_window", [(f"rep:sales_revenue:sum{{{r}}}", "{{window}}")], unit=money)
-    b.panel("target", [(f"rep:sales_target:sum{{{r}}}", "{{window}}")], unit=money)
-    b.panel("attainment", [(f"rep:sales_revenue:attainment_pct{{{rc}}}", "")], kind="stat", unit="percent")
-    b.panel(
-        "projected", [(f"rep:sales_revenue:projected_attainment_pct{{{r}}}", "")], kind="stat", unit="percent"
-    )
-    b.panel("growth", [(f"rep:sales_revenue:growth_pct{{{r}}}", "")], kind="stat", unit="percent")
-    b.panel("coverage", [(f"rep:sales_pipeline:coverage_ratio{{{r}}}", "")], kind="stat", unit="x")
-    b.panel("win_rate", [(f"rep:sales_deals:win_rate_pct{{{rc}}}", "")], kind="stat", unit="percent")
-    b.panel("q2c", [(f"rep:sales_deals:quote_to_close_pct{{{rc}}}", "")], kind="stat", unit="percent")
-    b.panel("lead_conv", [(f"rep:sales_deals:lead_conversion_pct{{{rc}}}", "")], kind="stat", unit="percent")
-    b.panel("avg_deal", [(f"rep:sales_revenue:avg_deal_size{{{rc}}}", "")], kind="stat", unit=money)
+    b.panel("by_window", [(series("rep", "revenue", r), "{{window}}")], unit=_unit(rules, "revenue"))
+    _kpi(b, "target", "rep", r, "{{window}}")
+    for title, selector in (
+        ("attainment_pct", rc),
+        ("projected_attainment_pct", r),
+        ("growth_pct@vs_ptd", r),
+        ("pipeline_coverage", r),
+        ("win_rate_pct", rc),
+        ("quote_to_close_pct", rc),
+        ("lead_conversion_pct", rc),
+        ("avg_deal_size", rc),
+    ):
+        _kpi(b, title, "rep", selector, kind="stat")
     b.panel(
         "visits_by_window",
-        [
-            (f'rep:sales_visits:sum{{rep="$rep",{P},window=~"current|previous_to_date"}}', "{{window}}"),
-        ],
+        [(series("rep", "visits", f'rep="$rep",{P},window=~"current|previous_to_date"'), "{{window}}")],
     )
-    b.panel("visits_growth", [(f"rep:sales_visits:growth_pct{{{r}}}", "")], unit="percent")
-    b.panel("visits_per_win", [(f"rep:sales_visits:per_win{{{rc}}}", "")], kind="stat")
-    b.panel("cycle", [(f"rep:sales_cycle:avg_days{{{rc}}}", "")], kind="stat", unit="d")
-    b.panel("first_response", [(f"rep:sales_first_response:avg_hours{{{rc}}}", "")], kind="stat", unit="h")
-    b.panel("open_deals", [('rep:sales_open_deals:sum{rep="$rep"}', "")], kind="stat")
-    b.panel("open_pipeline", [('rep:sales_open_pipeline:sum{rep="$rep"}', "")], kind="stat", unit=money)
-    b.panel("weighted", [('rep:sales_weighted_pipeline:sum{rep="$rep"}', "")], kind="stat", unit=money)
-    b.panel(
-        "channel_share", [(f"rep:sales_revenue_by_channel:share_pct{{{rc}}}", "{{channel}}")], unit="percent"
-    )
+    _kpi(b, "visits_growth_pct@vs_ptd", "rep", r)
+    for title, selector in (
+        ("visits_per_win", rc),
+        ("avg_cycle_days", rc),
+        ("avg_first_response_hours", rc),
+        ("open_deals", 'rep="$rep"'),
+        ("open_pipeline", 'rep="$rep"'),
+        ("weighted_pipeline", 'rep="$rep"'),
+    ):
+        _kpi(b, title, "rep", selector, kind="stat")
+    _kpi(b, "channel_share_pct", "rep", rc, "{{channel}}")
     b.panel(
         "team_reps",
-        [(f'rep:sales_revenue:attainment_pct{{team=~"$team",{CUR}}}', "{{rep}}")],
+        [(series("rep", "attainment_pct", f'team=~"$team",{CUR}'), "{{rep}}")],
         unit="percent",
         w=24,
     )
     variables = [
         _period_var(rules),
-        _query_var(rules, "team", "var_team", "label_values(rep:sales_revenue:sum, team)"),
-        _query_var(rules, "rep", "var_rep", 'label_values(rep:sales_revenue:sum{team=~"$team"}, rep)'),
+        _query_var(rules, "team", "var_team", f"label_values({series('rep', 'revenue')}, team)"),
+        _query_var(rules, "rep", "var_rep", f"label_values({series('rep', 'revenue', TEAM)}, rep)"),
     ]
     return _dashboard(rules, "kpi-rep-drilldown", "rep", b, variables)
 
 
 def pipeline_health(rules: Rules) -> dict[str, Any]:
-    b, money = Board(rules), _money(rules)
-    b.panel("open_deals", [("company:sales_open_deals:sum", "")], kind="stat")
-    b.panel("open_pipeline", [("company:sales_open_pipeline:sum", "")], kind="stat", unit=money)
-    b.panel("weighted", [("company:sales_weighted_pipeline:sum", "")], kind="stat", unit=money)
-    b.panel("coverage", [(f"company:sales_pipeline:coverage_ratio{{{P}}}", "")], kind="stat", unit="x")
+    b = Board(rules)
+    for title, selector in (
+        ("open_deals", ""),
+        ("open_pipeline", ""),
+        ("weighted_pipeline", ""),
+        ("pipeline_coverage", P),
+    ):
+        _kpi(b, title, "company", selector, kind="stat")
     for level, row in (("team", "row_team"), ("region", "row_region")):
         b.row(row)
         lbl = f"{{{{{level}}}}}"
         b.panel(
             "open_pipeline",
             [
-                (f"{level}:sales_open_pipeline:sum", f"{lbl} open"),
-                (f"{level}:sales_weighted_pipeline:sum", f"{lbl} weighted"),
+                (series(level, "open_pipeline"), f"{lbl} open"),
+                (series(level, "weighted_pipeline"), f"{lbl} weighted"),
             ],
-            unit=money,
+            unit=_unit(rules, "open_pipeline"),
         )
-        b.panel("coverage", [(f"{level}:sales_pipeline:coverage_ratio{{{P}}}", lbl)], unit="x")
-        b.panel("open_deals", [(f"{level}:sales_open_deals:sum", lbl)])
-        b.panel("avg_deal", [(f"{level}:sales_revenue:avg_deal_size{{{CUR}}}", lbl)], unit=money)
-        b.panel("lead_conv", [(f"{level}:sales_deals:lead_conversion_pct{{{CUR}}}", lbl)], unit="percent")
-        b.panel("cycle", [(f"{level}:sales_cycle:avg_days{{{CUR}}}", lbl)], unit="d")
+        for title, selector in (
+            ("pipeline_coverage", P),
+            ("open_deals", ""),
+            ("avg_deal_size", CUR),
+            ("lead_conversion_pct", CUR),
+            ("avg_cycle_days", CUR),
+        ):
+            _kpi(b, title, level, selector, lbl)
     return _dashboard(rules, "kpi-pipeline-health", "pipeline", b, [_period_var(rules)])
 
 

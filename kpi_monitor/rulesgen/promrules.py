@@ -19,10 +19,10 @@ from decimal import Decimal
 from functools import lru_cache
 from typing import Any
 
+from kpi_core.catalogue import ADDITIVE, DERIVED, SNAPSHOT, SNAPSHOT_DERIVED, Kpi, Shape, Surface, on
 from kpi_core.periods import shift
-from kpi_monitor.rulesgen.annotations import PERIOD_WORDS, SCOPE_WORDS, render
+from kpi_monitor.rulesgen.annotations import PERIOD_WORDS, SCOPE_WORDS, noun, render
 from kpi_rules.models import Rules
-from streams.metrics import ADDITIVE_GAUGES, SNAPSHOT_GAUGES
 
 LEVELS: dict[str, tuple[str, ...]] = {
     "rep": ("rep", "team", "region"),
@@ -30,8 +30,12 @@ LEVELS: dict[str, tuple[str, ...]] = {
     "region": ("region",),
     "company": (),
 }
-ADDITIVE: tuple[str, ...] = tuple(name for name, _ in ADDITIVE_GAUGES)
-SNAPSHOT: tuple[str, ...] = tuple(name for name, _ in SNAPSHOT_GAUGES)
+WINDOWED: tuple[Kpi, ...] = on(Surface.METRICS, ADDITIVE)
+SNAPSHOTS: tuple[Kpi, ...] = on(Surface.METRICS, SNAPSHOT)
+RATIOS: tuple[Kpi, ...] = on(Surface.RULES, (*DERIVED, *SNAPSHOT_DERIVED))
+# A component exported apart from the period buckets: a rep can have a target and no activity
+# (no series of the bucket components), which counts as 0 activity against that target.
+STANDALONE = frozenset({"target"})
 ELAPSED = "company:sales_period_elapsed_ratio:max"
 
 Rule = dict[str, Any]
@@ -62,6 +66,18 @@ def _sel(name: str, **matchers: str) -> str:
 # --------------------------------------------------------------------------------- recording rules
 
 
+def _scale(kpi: Kpi) -> str:
+    """` * 100`, ` / 86400` or nothing: the scale of a ratio as PromQL writes it."""
+    scale = kpi.scale
+    if scale == 1:
+        return ""
+    if scale.denominator == 1:
+        return f" * {scale.numerator}"
+    if scale.numerator == 1:
+        return f" / {scale.denominator}"
+    return f" * {scale.numerator} / {scale.denominator}"
+
+
 def _level_rules(level: str, periods: tuple[str, ...]) -> list[Rule]:
     labels = LEVELS[level]
     windowed = (*labels, "period", "window")
@@ -74,67 +90,68 @@ def _level_rules(level: str, periods: tuple[str, ...]) -> list[Rule]:
     def s(metric: str, **m: str) -> str:
         return _sel(rec(level, metric, "sum"), **m)
 
-    for metric in ADDITIVE:
-        record(s(metric), f'sum {_by(windowed)}(sales_{metric}{{period=~"{period_re}"}})')
-    record(
-        s("revenue_by_channel"),
-        f'sum {_by((*windowed, "channel"))}(sales_revenue_by_channel{{period=~"{period_re}"}})',
-    )
-    for metric in SNAPSHOT:
-        record(s(metric), f"sum {_by(labels)}(sales_{metric})")
+    for item in WINDOWED:
+        by = (*windowed, item.label) if item.label else windowed
+        record(s(item.name), f'sum {_by(by)}(sales_{item.name}{{period=~"{period_re}"}})')
+    for item in SNAPSHOTS:
+        record(s(item.name), f"sum {_by(labels)}(sales_{item.name})")
     if level == "company":
         record(ELAPSED, f'max by (period) (sales_period_elapsed_ratio{{period=~"{period_re}"}})')
 
-    def growth(metric: str) -> str:
-        # A rep or team with no activity this period has no `current` series: count it as 0
-        # (a drop to nothing is the steepest decline), as long as the compared figure exists.
-        cur = f"sum without (window) ({s(metric, window='current')})"
-        ptd = f"sum without (window) ({s(metric, window='previous_to_date')})"
-        return f"(({cur} or {ptd} * 0) - {ptd})\n/ ({ptd} > 0) * 100"
+    def terms(kpi: Kpi, side: str, **m: str) -> str:
+        parts = kpi.numerator if side == "numerator" else kpi.denominator
+        text = ""
+        for term in parts:
+            text += (" - " if term.sign < 0 else " + ") if text else ("-" if term.sign < 0 else "")
+            text += s(term.component, **m)
+        return f"({text})" if len(parts) > 1 else text
 
-    record(rec(level, "revenue", "growth_pct"), growth("revenue"))
-    record(rec(level, "visits", "growth_pct"), growth("visits"))
-    revenue_or_zero = f"({s('revenue')} or {s('target')} * 0)"
-    record(
-        rec(level, "revenue", "attainment_pct"),
-        f"{revenue_or_zero}\n/ ({s('target')} > 0) * 100",
-    )
-    # revenue / elapsed fraction / target; the elapsed ratio is the same on every worker (max).
-    record(
-        rec(level, "revenue", "projected_attainment_pct"),
-        f"({s('revenue', window='current')} or {s('target', window='current')} * 0)\n"
-        f"/ on (period) group_left () (max by (period) (sales_period_elapsed_ratio) > 0)\n"
-        f"/ ({s('target', window='current')} > 0) * 100",
-    )
-    won = s("deals_won")
-    record(rec(level, "deals", "win_rate_pct"), f"{won}\n/ (({won} + {s('deals_lost')}) > 0) * 100")
-    record(rec(level, "deals", "quote_to_close_pct"), f"{won}\n/ ({s('quotes_sent')} > 0) * 100")
-    record(rec(level, "deals", "lead_conversion_pct"), f"{won}\n/ ({s('deals_created')} > 0) * 100")
-    record(rec(level, "revenue", "avg_deal_size"), f"{s('revenue')}\n/ ({won} > 0)")
-    record(rec(level, "visits", "per_win"), f"{s('visits')}\n/ ({won} > 0)")
-    record(
-        rec(level, "cycle", "avg_days"),
-        f"{s('cycle_seconds_sum')}\n/ ({s('cycle_seconds_count')} > 0) / 86400",
-    )
-    record(
-        rec(level, "first_response", "avg_hours"),
-        f"{s('first_response_seconds_sum')}\n/ ({s('first_response_seconds_count')} > 0) / 3600",
-    )
-    record(
-        rec(level, "revenue_by_channel", "share_pct"),
-        f"{s('revenue_by_channel')}\n/ ignoring (channel) group_left () ({s('revenue')} > 0) * 100",
-    )
-    # weighted pipeline / (target - revenue) of the current period; no sample once the target
-    # is met (nothing left to cover) or where no target is set.
-    on = f"on ({', '.join(labels)})" if labels else "on ()"
-    gap = (
-        f"({s('target', window='current')}\n  - ({s('revenue', window='current')} "
-        f"or {s('target', window='current')} * 0))"
-    )
-    record(
-        rec(level, "pipeline", "coverage_ratio"),
-        f"{s('weighted_pipeline')}\n/ {on} group_right () ({gap} > 0)",
-    )
+    def numerator(kpi: Kpi, **m: str) -> str:
+        # With a standalone denominator (a target), missing activity counts as 0.
+        standalone = [t.component for t in kpi.denominator if t.component in STANDALONE]
+        top = terms(kpi, "numerator", **m)
+        if standalone:
+            return f"({top} or {s(standalone[0], **m)} * 0)"
+        return top
+
+    for item in RATIOS:
+        assert item.record is not None
+        name = rec(level, *item.record)
+        if item.shape is Shape.GROWTH:
+            # A rep or team with no activity this period has no `current` series: count it as 0
+            # (a drop to nothing is the steepest decline), as long as the compared figure exists.
+            (part,) = item.numerator
+            cur = f"sum without (window) ({s(part.component, window='current')})"
+            ptd = f"sum without (window) ({s(part.component, window='previous_to_date')})"
+            record(name, f"(({cur} or {ptd} * 0) - {ptd})\n/ ({ptd} > 0) * 100")
+        elif item.shape is Shape.PROJECTED:
+            # numerator / elapsed fraction / denominator; the elapsed ratio is the same on every
+            # worker (max).
+            record(
+                name,
+                f"{numerator(item, window='current')}\n"
+                f"/ on (period) group_left () (max by (period) (sales_period_elapsed_ratio) > 0)\n"
+                f"/ ({terms(item, 'denominator', window='current')} > 0){_scale(item)}",
+            )
+        elif item.shape is Shape.COVERAGE:
+            # weighted pipeline / (target - revenue) of the current period; no sample once the
+            # target is met (nothing left to cover) or where no target is set.
+            (top,) = item.numerator
+            (goal, done) = item.denominator
+            on = f"on ({', '.join(labels)})" if labels else "on ()"
+            goal_now = s(goal.component, window="current")
+            gap = (
+                f"({goal_now}\n  - ({s(done.component, window='current')} or {goal_now} * 0))"
+            )
+            record(name, f"{s(top.component)}\n/ {on} group_right () ({gap} > 0)")
+        elif item.label is not None:
+            record(
+                name,
+                f"{terms(item, 'numerator')}\n/ ignoring ({item.label}) group_left () "
+                f"({terms(item, 'denominator')} > 0){_scale(item)}",
+            )
+        else:
+            record(name, f"{numerator(item)}\n/ ({terms(item, 'denominator')} > 0){_scale(item)}")
     return rules
 
 
@@ -272,6 +289,7 @@ def sales_alerts(rules: Rules) -> list[Rule]:
         )
         total = rec(cfg.scope, metric, "sum")
         text = words(cfg.scope, cfg.period) | {
+            "kpi": noun(metric, loc),
             "threshold": _num(cfg.threshold_pct),
             "min": minimum,
             "current": _scoped_figure(cfg.scope, total, period=cfg.period, window="current"),
@@ -295,7 +313,7 @@ def sales_alerts(rules: Rules) -> list[Rule]:
         "\nand ".join(falls) + f"\nand on (period) ({_sel(ELAPSED, period=t.period)} >= {look.min_elapsed}"
         f" <= {look.max_elapsed})"
     )
-    text = words(t.scope, t.period) | {"n": str(t.consecutive_periods)}
+    text = words(t.scope, t.period) | {"n": str(t.consecutive_periods), "kpi": noun("revenue", loc)}
     out.append(
         _alert(
             "SalesDownTrend", expr, t.for_, labels(t.severity, t.scope), render(loc, "SalesDownTrend", text)
@@ -336,6 +354,7 @@ def sales_alerts(rules: Rules) -> list[Rule]:
         f"and {_sel(rec(q.scope, 'quotes_sent', 'sum'), period=q.period, window='current')} >= {q.min_quotes}"
     )
     text = words(q.scope, q.period) | {
+        "kpi": noun("quote_to_close_pct", loc),
         "threshold": _num(q.threshold_pct),
         "min": str(q.min_quotes),
         "quotes": _scoped_figure(
@@ -355,7 +374,7 @@ def sales_alerts(rules: Rules) -> list[Rule]:
     # SalesPipelineCoverageLow: weighted pipeline / remaining target of the current period.
     c = a.pipeline_coverage_low
     expr = f"{_sel(rec(c.scope, 'pipeline', 'coverage_ratio'), period=c.period)} < {_num(c.threshold)}"
-    text = words(c.scope, c.period) | {"threshold": _num(c.threshold)}
+    text = words(c.scope, c.period) | {"threshold": _num(c.threshold), "kpi": noun("pipeline_coverage", loc)}
     out.append(
         _alert(
             "SalesPipelineCoverageLow",

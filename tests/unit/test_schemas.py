@@ -17,7 +17,14 @@ from typing import Any
 import pytest
 
 from kpi_core.events import EVENT_TYPES, example_events
-from kpi_core.schemas import event_json_schemas, render_schema, schema_file_name, write_schemas
+from kpi_core.schemas import (
+    REPORT_SCHEMA,
+    event_json_schemas,
+    render_schema,
+    report_json_schema,
+    schema_file_name,
+    write_schemas,
+)
 
 SCHEMA_DIR = Path(__file__).resolve().parents[2] / "schemas"
 EXAMPLES = {e["type"]: e for e in example_events(datetime(2026, 3, 10, 9, 30, tzinfo=UTC))}
@@ -90,15 +97,19 @@ def test_committed_schemas_are_current() -> None:
         path = SCHEMA_DIR / schema_file_name(kind)
         assert path.exists(), f"{path} is missing; {STALE}"
         assert path.read_text(encoding="utf-8") == render_schema(schema), f"{path}: {STALE}"
+    report = SCHEMA_DIR / REPORT_SCHEMA
+    assert report.read_text(encoding="utf-8") == render_schema(report_json_schema()), f"{report}: {STALE}"
     extra = {p.name for p in SCHEMA_DIR.glob("*.schema.json")} - {
         schema_file_name(k) for k in fresh
-    }
+    } - {REPORT_SCHEMA}
     assert not extra, f"schemas/ has files for no event type: {sorted(extra)}"
 
 
 def test_write_schemas_writes_one_file_per_type(tmp_path: Path) -> None:
     written = write_schemas(tmp_path / "out")
-    assert sorted(p.name for p in written) == sorted(f"{k}.schema.json" for k in EVENT_TYPES)
+    assert sorted(p.name for p in written) == sorted(
+        [f"{k}.schema.json" for k in EVENT_TYPES] + [REPORT_SCHEMA]
+    )
     assert (
         json.loads((tmp_path / "out" / "deal.won.schema.json").read_text())["title"] == "deal.won"
     )
