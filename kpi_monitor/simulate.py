@@ -15,12 +15,18 @@ import orjson
 
 from kpi_monitor.traffic import RAW, TrafficGenerator, messy
 from kpi_rules import Rules
-from kpi_rules.vocabulary import TOPIC_OF, EventType
+from kpi_rules.vocabulary import TOPIC_OF, Topic
 from streams.settings import Settings
+
+_TOPIC_BY_TYPE: dict[str, Topic] = {kind.value: topic for kind, topic in TOPIC_OF.items()}
+_FAMILY_TOPIC: dict[str, Topic] = {kind.split(".")[0]: topic for kind, topic in TOPIC_OF.items()}
 
 
 def topic_for(settings: Settings, event: dict[str, Any]) -> str:
-    return settings.topic(TOPIC_OF[EventType(event["type"])])
+    kind = str(event["type"])
+    # An unknown type of a known family ("deal.exploded") goes to that family's topic, where the
+    # worker dead-letters it as `unknown_type`.
+    return settings.topic(_TOPIC_BY_TYPE.get(kind) or _FAMILY_TOPIC[kind.split(".")[0]])
 
 
 def key_for(event: dict[str, Any]) -> bytes | None:
@@ -63,10 +69,8 @@ def encode(event: dict[str, Any]) -> bytes:
 def topic_for_any(settings: Settings, event: dict[str, Any]) -> str:
     """Malformed messages go where their type says, or to the visits topic when it cannot tell."""
     kind = event.get("type")
-    # An unknown type with a known family ("deal.exploded") goes to that family's topic.
-    family = {t.split(".")[0]: topic for t, topic in TOPIC_OF.items()}
-    if isinstance(kind, str) and kind.split(".")[0] in family:
-        return settings.topic(family[kind.split(".")[0]])
+    if isinstance(kind, str) and kind.split(".")[0] in _FAMILY_TOPIC:
+        return topic_for(settings, event)
     return settings.topic("visits")
 
 
