@@ -9,19 +9,17 @@ from pathlib import Path
 
 import orjson
 
+from kpi_testkit import Deployment, eventually, sample
 from tests.integration.workers import (
     DedicatedKafka,
     DedicatedRedis,
-    Deployment,
     api_mismatches,
-    eventually,
     input_end_offsets,
     log_tail,
     publisher,
     publisher_log,
     report,
     report_reps,
-    sample,
     simulate_file,
     stop_process,
     wait_all_handled,
@@ -195,10 +193,10 @@ def test_ingest_rewind_retries_while_broker_down() -> None:
     from aiokafka.errors import KafkaConnectionError
     from prometheus_client import CollectorRegistry
 
-    from streams.settings import Settings
     from kpi_rules import load_rules
     from streams.ingest import IngestService
     from streams.metrics import KpiMetrics
+    from streams.settings import Settings
     from tests.integration.workers import REPO
 
     committed_tp, fresh_tp = TopicPartition("crm.deals", 0), TopicPartition("crm.deals", 1)

@@ -17,14 +17,13 @@ import orjson
 from kpi_core.events import REASONS, TOPIC_OF_TYPE, Rejection, decode_event
 from kpi_monitor.simulate import key_for
 from kpi_rules import load_rules
+from kpi_testkit import Deployment, sample
 from tests.integration.workers import (
     REPO,
-    Deployment,
     api_mismatches,
     consume_topic,
     report,
     report_reps,
-    sample,
     simulate_file,
     wait_all_handled,
 )
