@@ -26,22 +26,11 @@ from typing import Any
 import aiohttp
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from harness import Deployment as _Deployment
-from harness import (
-    PacedSpec,
-    Table,
-    Worker,
-    live_templates,
-    num,
-    percentile,
-    ratio,
-    read_progress,
-    say,
-    slope,
-    start_paced,
-    stop_group,
-    unique_name,
-)
+
+from benchmarks.harness import say, unique_name
+from benchmarks.paced import PacedSpec, live_templates, read_progress, start_paced
+from benchmarks.tables import Table, num, percentile, ratio, slope
+from kpi_testkit import Deployment, WorkerProcess, stop_group
 
 KEEP_UP = 0.90  # the worker keeps up when it applies at least 90% of what was produced...
 MAX_P99_S = 10.0  # ...with a p99 latency up to 10 s...
@@ -181,7 +170,7 @@ class Sample:
 
 async def _sample(
     session: aiohttp.ClientSession,
-    worker: Worker,
+    worker: WorkerProcess,
     progress: Path,
     base_produced: int,
     state: StepState,
@@ -206,8 +195,8 @@ async def _sample(
 
 
 async def _step(
-    worker: Worker,
-    deployment: _Deployment,
+    worker: WorkerProcess,
+    deployment: Deployment,
     templates: Path,
     rate: int,
     base_produced: int,
@@ -218,7 +207,7 @@ async def _step(
     probe_rep = f"probe-{token}-{rate}"
     progress = deployment.workdir / f"paced-{rate}.json"
     spec = PacedSpec(
-        bootstrap=deployment.bootstrap,
+        bootstrap=deployment.kafka_bootstrap,
         prefix=deployment.prefix,
         templates=str(templates),
         rate=float(rate),
@@ -231,9 +220,9 @@ async def _step(
     state = StepState()
     url = f"{worker.base}/kpis/reps/{probe_rep}?period=day"
     timeout = aiohttp.ClientTimeout(total=30)
-    producer = AIOKafkaProducer(bootstrap_servers=deployment.bootstrap, linger_ms=0, acks=1)
+    producer = AIOKafkaProducer(bootstrap_servers=deployment.kafka_bootstrap, linger_ms=0, acks=1)
     await producer.start()
-    offsets = AIOKafkaConsumer(bootstrap_servers=deployment.bootstrap)
+    offsets = AIOKafkaConsumer(bootstrap_servers=deployment.kafka_bootstrap)
     await offsets.start()
     routed = [TopicPartition(f"{deployment.name}.events-by-rep", p) for p in range(deployment.partitions)]
     try:
@@ -332,13 +321,13 @@ def run(ctx: Any, params: LatencyParams) -> LatencyResult:
     from kpi_rules import load_rules
 
     zone = load_rules().zone
-    deployment = _Deployment(
-        unique_name("lat", ctx.token),
+    deployment = Deployment(
         ctx.bootstrap,
         ctx.redis_url,
         ctx.workdir,
         partitions=params.partitions,
         clock="wall",
+        name=unique_name("lat", ctx.token),
     )
     say(f"latency: pre-generating {params.pool:,} events of {params.reps} reps")
     templates = ctx.workdir / f"templates-{deployment.name}.pkl"

@@ -22,8 +22,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
-from harness import Deployment, RedisProbe, Table, Worker, http_get, num, produce, ratio, say, unique_name
-from stream_throughput import service_run
+
+from benchmarks.harness import RedisProbe, produce, say, unique_name
+from benchmarks.stream_throughput import service_run
+from benchmarks.tables import Table, num, ratio
+from kpi_testkit import Deployment, WorkerProcess, http_get
 
 KEYS_PER_REP = 230  # 400 days, 0.5 events per rep and business day (measured: 1.46 keys per event)
 PERIODS = ("day", "week", "month", "quarter", "year")
@@ -78,7 +81,7 @@ def history_events(reps: int, days: int, per_rep_day: float) -> list[bytes]:
     return [orjson.dumps(e) for e in history(gen, days, reps * per_rep_day / 10, now)]
 
 
-def _snapshot(worker: Worker, reps: list[str]) -> dict[str, tuple[int, Any]]:
+def _snapshot(worker: WorkerProcess, reps: list[str]) -> dict[str, tuple[int, Any]]:
     """(HTTP status, JSON document) of `/kpis/reps/<rep>?period=<kind>` for every rep and kind."""
     out = {}
     for rep in reps:
@@ -91,7 +94,11 @@ def _snapshot(worker: Worker, reps: list[str]) -> dict[str, tuple[int, Any]]:
 def measure(ctx: Any, params: RecoveryParams, target: int) -> RecoveryRow:
     reps = max(3, round(target / KEYS_PER_REP))
     deployment = Deployment(
-        unique_name("rec", ctx.token), ctx.bootstrap, ctx.redis_url, ctx.workdir, partitions=params.partitions
+        ctx.bootstrap,
+        ctx.redis_url,
+        ctx.workdir,
+        partitions=params.partitions,
+        name=unique_name("rec", ctx.token),
     )
     try:
         say(f"recovery ~{target:,} keys: generating {params.days} days of history for {reps:,} reps")
@@ -114,11 +121,11 @@ def measure(ctx: Any, params: RecoveryParams, target: int) -> RecoveryRow:
             redis_keys = RedisProbe(ctx.redis_url).state_keys(deployment.name, params.partitions)
             rss_before = worker.rss_mib()
         finally:
-            worker.kill()  # SIGKILL to the process group: no flush, no leaving the group
+            worker.kill9()  # SIGKILL to the process group: no flush, no leaving the group
         say(f"recovery ~{target:,} keys: {redis_keys:,} keys in Redis; killed; restarting")
         again = deployment.start_worker()
         try:
-            ready = again.wait_ready(900, 0.05)
+            ready = again.seconds_to_ready(900, 0.05)
             recovery = dict(again.status().get("recovery") or {})
             at_ready = _snapshot(again, sample)
             began = time.perf_counter()
@@ -167,11 +174,11 @@ def measure(ctx: Any, params: RecoveryParams, target: int) -> RecoveryRow:
 def empty_start(ctx: Any, partitions: int) -> float:
     """Process start to /readyz 200 of a worker of a new app with no state and no events."""
     deployment = Deployment(
-        unique_name("rec0", ctx.token), ctx.bootstrap, ctx.redis_url, ctx.workdir, partitions
+        ctx.bootstrap, ctx.redis_url, ctx.workdir, partitions, name=unique_name("rec0", ctx.token)
     )
     worker = deployment.start_worker()
     try:
-        return worker.wait_ready(180, 0.05)
+        return worker.seconds_to_ready(180, 0.05)
     finally:
         worker.stop()
         deployment.cleanup(ctx.keep_data)

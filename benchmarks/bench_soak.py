@@ -20,24 +20,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness import (
-    HERE,
-    TOPICS,
-    Deployment,
-    RedisProbe,
-    Table,
-    Worker,
-    end_offsets_total,
-    http_get,
-    num,
-    ratio,
-    say,
-    slope,
-    stop_group,
-    unique_name,
-)
+from benchmarks.harness import TOPICS, RedisProbe, end_offsets_total, say, unique_name
+from benchmarks.tables import Table, num, ratio, slope
+from kpi_testkit import Deployment, WorkerProcess, http_get, stop_group
 
-SOAK_RULES = HERE / "soak-rules.yaml"
+SOAK_RULES = Path(__file__).resolve().parent / "soak-rules.yaml"
 FLAT_MIB_PER_H = 10.0  # "flat": RSS slope over the last 3/4 of the run within +-10 MiB/hour
 EXCESS_OK = 0.10  # growth "is state" when the soak worker holds <= 10% (and <= 32 MiB)...
 EXCESS_OK_MIB = 32.0  # ...more than a fresh worker loaded with the same state
@@ -109,10 +96,10 @@ class SoakResult:
         return excess <= max(EXCESS_OK * self.fresh_rss_mib, EXCESS_OK_MIB)
 
 
-def _sample(worker: Worker, redis: RedisProbe, deployment: Deployment, t0: float) -> Sample:
+def _sample(worker: WorkerProcess, redis: RedisProbe, deployment: Deployment, t0: float) -> Sample:
     app, partitions = deployment.name, deployment.partitions
     topics = [deployment.prefix + t for t in TOPICS.values()]
-    produced = asyncio.run(end_offsets_total(deployment.bootstrap, topics, partitions))
+    produced = asyncio.run(end_offsets_total(deployment.kafka_bootstrap, topics, partitions))
     return Sample(
         t=time.monotonic() - t0,
         rss_mib=worker.rss_mib() or 0.0,
@@ -124,7 +111,7 @@ def _sample(worker: Worker, redis: RedisProbe, deployment: Deployment, t0: float
     )
 
 
-def _quiet(worker: Worker, seconds: float = 3.0, timeout: float = 300.0) -> None:
+def _quiet(worker: WorkerProcess, seconds: float = 3.0, timeout: float = 300.0) -> None:
     """Wait until the worker's processed count has not moved for `seconds`."""
     deadline = time.monotonic() + timeout
     last, since = worker.processed(), time.monotonic()
@@ -139,13 +126,13 @@ def _quiet(worker: Worker, seconds: float = 3.0, timeout: float = 300.0) -> None
 
 def run(ctx: Any, params: SoakParams, csv_path: Path) -> SoakResult:
     deployment = Deployment(
-        unique_name("soak", ctx.token),
         ctx.bootstrap,
         ctx.redis_url,
         ctx.workdir,
         partitions=params.partitions,
         clock="wall",
         rules=SOAK_RULES,
+        name=unique_name("soak", ctx.token),
     )
     redis = RedisProbe(ctx.redis_url)
     worker = deployment.start_worker()
@@ -160,7 +147,7 @@ def run(ctx: Any, params: SoakParams, csv_path: Path) -> SoakResult:
             f"soak: worker idle RSS {idle:.0f} MiB; traffic {params.rate:,.0f} events/s over "
             f"{params.reps} reps for {params.minutes:g} min"
         )
-        sim = deployment.cli(
+        sim = deployment.spawn_cli(
             "simulate",
             "--rate",
             str(params.rate),
@@ -174,7 +161,7 @@ def run(ctx: Any, params: SoakParams, csv_path: Path) -> SoakResult:
             str(SOAK_RULES),
             log_name="simulate",
         )
-        sim_log = deployment.workdir / f"{deployment.name}-simulate.log"
+        sim_log = deployment.log_path("simulate")
         t0 = time.monotonic()
         end = t0 + params.minutes * 60
         try:

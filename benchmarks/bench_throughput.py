@@ -1,6 +1,6 @@
 """Section 1 of the suite: throughput per worker process on the same produced events, same run:
 the plain aiokafka consume-and-decode loop (the ceiling), our worker, and the Quix Streams peer
-(`peer_quix.measure_peer`, owned by its own module). Ratios are to the plain loop."""
+(`benchmarks.peer_quix.measure_peer`, owned by its own module). Ratios are to the plain loop."""
 
 from __future__ import annotations
 
@@ -11,8 +11,10 @@ import traceback
 from dataclasses import dataclass
 from typing import Any
 
-from harness import Deployment, Table, num, ratio, say, unique_name
-from stream_throughput import make_events, plain_loop, produce, service_run
+from benchmarks.harness import say, unique_name
+from benchmarks.stream_throughput import make_events, plain_loop, produce, service_run
+from benchmarks.tables import Table, num, ratio
+from kpi_testkit import Deployment
 
 
 @dataclass
@@ -42,7 +44,7 @@ class ThroughputResult:
 
 def _peer(bootstrap: str, prefix: str, total: int, workdir: Any, timeout: float) -> Figure:
     try:
-        from peer_quix import measure_peer  # benchmarks/peer_quix.py, written separately
+        from benchmarks.peer_quix import measure_peer  # written separately; needs the bench extra
     except ImportError as exc:
         return Figure("peer: Quix Streams app", None, None, None, f"not measured: {exc}")
     kwargs: dict[str, Any] = {"timeout_s": timeout}
@@ -66,11 +68,11 @@ def _peer(bootstrap: str, prefix: str, total: int, workdir: Any, timeout: float)
 
 def run(ctx: Any, params: ThroughputParams) -> ThroughputResult:
     deployment = Deployment(
-        unique_name("tput", ctx.token),
         ctx.bootstrap,
         ctx.redis_url,
         ctx.workdir,
         partitions=params.partitions,
+        name=unique_name("tput", ctx.token),
     )
     try:
         say(f"throughput: generating {params.events:,} events ({params.reps} reps)")
@@ -129,7 +131,7 @@ def render(result: ThroughputResult) -> str:
         "- (b) `kpi-monitor worker` (event clock): ingest (validation, routing into rep-partitioned "
         "micro-batches), the Faust agent, every KPI of the contract, the Redis store (a MULTI per "
         "batch with its offset); timed from its first poll until `/status` counts every event.\n"
-        "- (c) `benchmarks/peer_quix.py`: a plain Quix Streams application keeping the per-rep "
+        "- (c) `benchmarks.peer_quix`: a plain Quix Streams application keeping the per-rep "
         "monthly counts and revenue only (see its docstring for what it leaves out), timed by itself "
         "from its first processed message to the last.\n"
     )

@@ -1,6 +1,6 @@
 """Throughput of the pure KPI core: decoding CRM events, and the whole embedded `report` path.
 
-    python benchmarks/core_throughput.py --events 500000
+    python -m benchmarks.core_throughput --events 500000
 
 1. Generates (once; cached by its parameters) a deterministic JSONL file of CRM events in
    `benchmarks/data/` (gitignored): 200 reps over the 90 days before a fixed "now", a mix like a
@@ -35,7 +35,10 @@ from typing import Any
 
 import orjson
 
+from kpi_rules.vocabulary import Channel, values
+
 DATA_DIR = Path(__file__).resolve().parent / "data"
+CHECKOUT = Path(__file__).resolve().parents[1]  # where `python -m benchmarks.core_throughput` runs
 # The fixed "now" the data ends at, and the injected wall clock (an hour later).
 NOW = datetime(2026, 11, 1, 0, 0, tzinfo=UTC)
 WALL = NOW + timedelta(hours=1)
@@ -43,7 +46,7 @@ DAYS = 90
 REPS = 200
 TEAMS = ("north", "south", "east", "west", "central")
 REGIONS = ("emea", "apac", "amer")
-CHANNELS = ("phone", "email", "visit", "web", "referral", "event", "other")
+CHANNELS: tuple[str, ...] = values(Channel)
 STAGES = ("qualification", "discovery", "proposal", "negotiation", "commit")
 CURRENCIES = ("GBP",) * 18 + ("EUR", "USD")  # ~10% converted with the rules' fixed rates
 
@@ -276,7 +279,8 @@ def _child(phase: str, path: Path, *extra: str) -> dict[str, Any]:
     # Every phase runs in a fresh child of this small parent: on Linux a child's ru_maxrss
     # starts from its parent's resident size at fork, so the parent must stay lean.
     completed = subprocess.run(
-        [sys.executable, __file__, "--phase", phase, "--file", str(path), *extra],
+        [sys.executable, "-m", "benchmarks.core_throughput", "--phase", phase, "--file", str(path), *extra],
+        cwd=CHECKOUT,
         check=True,
         capture_output=True,
         text=True,

@@ -48,7 +48,7 @@ What it leaves out, all of which our worker does per event (so it is the lighter
   deduplicated and counted as processed, but not stored) and so attainment and pace;
 - team/region labels, the Redis store, Prometheus metrics, the HTTP API, the event clock and windows.
 
-Measurement: `measure_peer()` runs `python benchmarks/peer_quix.py run ...` in a subprocess with a fresh
+Measurement: `measure_peer()` runs `python -m benchmarks.peer_quix run ...` in a subprocess with a fresh
 consumer group and state directory. The app writes a small JSON progress file every 2,048 events;
 when the stateful step has seen `total` events it records the time, writes the file and stops
 itself (committing its checkpoint). The figure is `total / (done - first)`, where `first` is when
@@ -59,7 +59,7 @@ included) gives the durable bound, and `cpu_seconds` the CPU the process used (l
 threads included) while timed. `dump` mode (or `dump_state()`) reads the final per-rep month state
 back out of the RocksDB stores as JSON.
 
-    python benchmarks/peer_quix.py bench --events 200000     # produce, plain loop, then the peer
+    python -m benchmarks.peer_quix bench --events 200000     # produce, plain loop, then the peer
 """
 
 from __future__ import annotations
@@ -70,7 +70,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -84,10 +83,11 @@ from zoneinfo import ZoneInfo
 
 import yaml
 
-HERE = Path(__file__).resolve().parent
-REPO = HERE.parent
-DEFAULT_RULES = REPO / "kpi_rules" / "rules.yaml"
-TOPIC_SUFFIXES = ("deals", "visits", "quotes", "targets")
+from kpi_rules.vocabulary import INPUT_TOPICS, values
+from kpi_testkit import CHECKOUT, spawn, stop_group
+
+DEFAULT_RULES = CHECKOUT / "kpi_rules" / "rules.yaml"
+TOPIC_SUFFIXES: tuple[str, ...] = values(INPUT_TOPICS)
 COUNTS = ("visits", "quotes_sent", "deals_created", "deals_won", "deals_lost")
 COUNTED_TYPE = {
     "visit.completed": "visits",
@@ -314,17 +314,6 @@ def dump(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------- measurement API
 
 
-def _stop(proc: subprocess.Popen[bytes], grace: float = 60.0) -> None:
-    if proc.poll() is not None:
-        return
-    os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(grace)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(10)
-
-
 def _read_progress(path: Path) -> dict[str, Any]:
     try:
         return json.loads(path.read_text())  # type: ignore[no-any-return]
@@ -352,15 +341,12 @@ def measure_peer(
     progress_file = workdir / f"progress-{group}.json"
     log = workdir / f"peer-{group}.log"
     command = [
-        sys.executable, str(Path(__file__).resolve()), "run",
+        sys.executable, "-m", "benchmarks.peer_quix", "run",
         "--bootstrap", bootstrap, "--prefix", prefix, "--total", str(total),
         "--group", group, "--state-dir", str(state_dir), "--progress", str(progress_file),
         "--rules", str(rules),
     ]  # fmt: skip
-    with open(log, "ab") as out:
-        proc = subprocess.Popen(
-            command, cwd=REPO, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-        )
+    proc = spawn(command, None, log, cwd=CHECKOUT)  # its own process group, stopped at exit at the latest
     try:
         deadline = time.monotonic() + timeout_s
         status: dict[str, Any] = {}
@@ -376,9 +362,9 @@ def measure_peer(
         try:
             proc.wait(120)  # it stops itself once done, committing its checkpoint
         except subprocess.TimeoutExpired:
-            pass  # the figure is already written; _stop ends it
+            pass  # the figure is already written; stop_group ends it
     finally:
-        _stop(proc)
+        stop_group(proc, grace=60.0)
     status = _read_progress(progress_file)
     if status.get("done_at") is None:
         tail = log.read_text(errors="replace")[-3000:]
@@ -391,9 +377,9 @@ def measure_peer(
     if dump_months:
         out_file = workdir / f"months-{group}.json"
         subprocess.run(
-            [sys.executable, str(Path(__file__).resolve()), "dump", "--state-dir", str(state_dir),
+            [sys.executable, "-m", "benchmarks.peer_quix", "dump", "--state-dir", str(state_dir),
              "--out", str(out_file)],
-            cwd=REPO, check=True, timeout=600,
+            cwd=CHECKOUT, check=True, timeout=600,
         )  # fmt: skip
         months = json.loads(out_file.read_text())
     return PeerResult(
@@ -425,8 +411,7 @@ def delete_topics(bootstrap: str, contains: str) -> list[str]:
 
 def bench(args: argparse.Namespace) -> int:
     """Produce `--events` to a fresh prefix, then the plain aiokafka loop and the peer on them."""
-    sys.path.insert(0, str(HERE))
-    from stream_throughput import make_events, plain_loop, produce
+    from benchmarks.stream_throughput import make_events, plain_loop, produce
 
     name = f"peer{uuid.uuid4().hex[:8]}"
     prefix = f"{name}.crm."

@@ -1,11 +1,11 @@
 """Streaming throughput per worker against the plain aiokafka consume-and-decode loop, same broker,
 same run; then recovery of the worker's state from Redis after a restart.
 
-    python benchmarks/stream_throughput.py --events 200000
+    python -m benchmarks.stream_throughput --events 200000
 
 Needs the local stack (`kpi-monitor dev up`). Prints a Markdown table of the figures.
 
-The pieces are importable (the benchmark suite, `suite.py`, and `peer_quix.py` use them):
+The pieces are importable (the suite's sections and `benchmarks.peer_quix` use them):
 `make_events`, `produce`, `plain_loop`, `service_run`, `restart`."""
 
 from __future__ import annotations
@@ -27,20 +27,8 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaConsumer
 
-HERE = Path(__file__).resolve().parent
-if str(HERE) not in sys.path:
-    sys.path.insert(0, str(HERE))
-
-from harness import (  # noqa: E402  (harness puts the repository on sys.path)
-    DEFAULT_BOOTSTRAP,
-    DEFAULT_REDIS,
-    TOPICS,
-    Deployment,
-    Worker,
-    install_cleanup,
-    produce,
-    wait_for,
-)
+from benchmarks.harness import DEFAULT_BOOTSTRAP, DEFAULT_REDIS, TOPICS, produce
+from kpi_testkit import Deployment, WorkerProcess, install_cleanup, wait_for
 
 __all__ = ["TOPICS", "make_events", "plain_loop", "produce", "restart", "service_run"]
 
@@ -93,7 +81,7 @@ async def plain_loop(bootstrap: str, prefix: str, total: int) -> float:
     return total / (time.perf_counter() - started)
 
 
-def service_run(deployment: Deployment, total: int, timeout: float = 1200) -> tuple[float, Worker]:
+def service_run(deployment: Deployment, total: int, timeout: float = 1200) -> tuple[float, WorkerProcess]:
     """Start a worker of `deployment` on topics already holding `total` events; events/s from its
     first poll until `/status` shows every event done. The worker is left running (stop it).
 
@@ -103,7 +91,7 @@ def service_run(deployment: Deployment, total: int, timeout: float = 1200) -> tu
     try:
 
         def polled() -> bool:
-            worker.alive()
+            worker.check_alive()
             return int(worker.status()["ingest"]["polled"]) > 0
 
         wait_for(polled, 300, 0.02, "first poll")
@@ -128,7 +116,7 @@ def restart(deployment: Deployment) -> Restart:
     """A new worker process for the same app: what it loads from Redis and when it is ready."""
     worker = deployment.start_worker()
     try:
-        ready = worker.wait_ready(300, 0.1)
+        ready = worker.seconds_to_ready(300, 0.1)
         recovery: dict[str, Any] = worker.status().get("recovery") or {}
     finally:
         worker.stop()
@@ -149,7 +137,12 @@ def main() -> None:
 
     name = f"bench{uuid.uuid4().hex[:8]}"
     deployment = Deployment(
-        name, args.bootstrap, args.redis, Path(f"/tmp/{name}"), partitions=args.partitions, batch=args.batch
+        args.bootstrap,
+        args.redis,
+        Path(f"/tmp/{name}"),
+        partitions=args.partitions,
+        extra_env={"KPI_BATCH_MAX_EVENTS": str(args.batch)},
+        name=name,
     )
     try:
         events = make_events(args.events, args.reps)

@@ -3,13 +3,14 @@ benchmarks/RESULTS.md (machine, command line, one table per measurement with fig
 ratio to a reference taken in the same run).
 
     kpi-monitor dev up
-    python benchmarks/suite.py                        # everything (about 35-40 minutes)
-    python benchmarks/suite.py --only latency,soak    # a subset: the other sections are kept
-    python benchmarks/suite.py --quick --output /tmp/RESULTS.md   # tiny sizes, a few minutes
+    python -m benchmarks.suite                        # everything (about 35-40 minutes)
+    python -m benchmarks.suite --only latency,soak    # a subset: the other sections are kept
+    python -m benchmarks.suite --quick --output /tmp/RESULTS.md   # tiny sizes, a few minutes
 
 Sections (each in its own module): 1 throughput (`bench_throughput`), 2 latency (`bench_latency`),
-3 recovery after kill -9 (`bench_recovery`), 4 memory soak (`bench_soak`); shared machinery in
-`harness`. This file only orchestrates and renders."""
+3 recovery after kill -9 (`bench_recovery`), 4 memory soak (`bench_soak`); deployments and worker
+processes from `kpi_testkit`, shared pieces in `harness`, `paced`, `machine` and `tables`. This
+module only orchestrates and renders."""
 
 from __future__ import annotations
 
@@ -29,15 +30,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-HERE = Path(__file__).resolve().parent
-if str(HERE) not in sys.path:
-    sys.path.insert(0, str(HERE))
+from benchmarks import bench_latency, bench_recovery, bench_soak, bench_throughput
+from benchmarks.harness import DEFAULT_BOOTSTRAP, DEFAULT_REDIS, RedisProbe, say
+from benchmarks.machine import Machine, machine_facts
+from benchmarks.tables import Table
+from kpi_testkit import install_cleanup, stop_all
+from kpi_testkit.cleanup import delete_topics
 
-import bench_latency  # noqa: E402
-import bench_recovery  # noqa: E402
-import bench_soak  # noqa: E402
-import bench_throughput  # noqa: E402
-import harness  # noqa: E402
+HERE = Path(__file__).resolve().parent
+COMMAND = ("python", "-m", "benchmarks.suite")  # how RESULTS.md records the run
 
 SECTIONS: dict[str, str] = {
     "throughput": "1. Throughput per worker process",
@@ -63,9 +64,9 @@ class Context:
 
     def delete_topics(self, wanted: Callable[[str], bool]) -> None:
         try:
-            asyncio.run(harness.delete_topics(self.bootstrap, wanted))
+            asyncio.run(delete_topics(self.bootstrap, wanted))
         except Exception as exc:
-            harness.say(f"cleanup: topics not deleted: {exc}")
+            say(f"cleanup: topics not deleted: {exc}")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -75,8 +76,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--quick", action="store_true", help="tiny sizes (seconds each): the smoke test")
     parser.add_argument("--only", default="", help="comma-separated subset of: " + ",".join(SECTIONS))
-    parser.add_argument("--bootstrap", default=harness.DEFAULT_BOOTSTRAP, help="Kafka bootstrap servers")
-    parser.add_argument("--redis", default=harness.DEFAULT_REDIS, help="Redis URL of the state store")
+    parser.add_argument("--bootstrap", default=DEFAULT_BOOTSTRAP, help="Kafka bootstrap servers")
+    parser.add_argument("--redis", default=DEFAULT_REDIS, help="Redis URL of the state store")
     parser.add_argument("--events", type=int, default=None, help="throughput: events (default 300000)")
     parser.add_argument(
         "--rates",
@@ -145,13 +146,13 @@ def plans(args: argparse.Namespace) -> dict[str, Any]:
 def check_stack(ctx: Context) -> None:
     """Fail early, with the fix, when Kafka or Redis is not there."""
     try:
-        harness.RedisProbe(ctx.redis_url).client.ping()
+        RedisProbe(ctx.redis_url).client.ping()
     except Exception as exc:
         raise SystemExit(
             f"Redis at {ctx.redis_url} does not answer ({exc}); start the stack: kpi-monitor dev up"
         ) from None
     try:
-        asyncio.run(harness.delete_topics(ctx.bootstrap, lambda _: False))  # lists topics only
+        asyncio.run(delete_topics(ctx.bootstrap, lambda _: False))  # lists topics only
     except Exception as exc:
         raise SystemExit(
             f"Kafka at {ctx.bootstrap} does not answer ({exc}); start the stack: kpi-monitor dev up"
@@ -171,7 +172,7 @@ def run_section(name: str, ctx: Context, params: Any, output: Path) -> str:
 
 
 def section_block(
-    name: str, body: str, machine: harness.Machine, command: str, minutes: float, quick: bool = False
+    name: str, body: str, machine: Machine, command: str, minutes: float, quick: bool = False
 ) -> str:
     stamp = (
         f"_Measured {machine.date} in {minutes:.1f} min · commit {machine.revision} · `{command}` · "
@@ -185,12 +186,12 @@ def section_block(
 def placeholder(name: str) -> str:
     return (
         f"{BEGIN.format(name)}\n## {SECTIONS[name]}\n\nNot measured yet: "
-        f"`python benchmarks/suite.py --only {name}`.\n{END.format(name)}\n"
+        f"`python -m benchmarks.suite --only {name}`.\n{END.format(name)}\n"
     )
 
 
-def header(machine: harness.Machine, command: str) -> str:
-    table = harness.Table(["machine of the latest run", ""], align="ll")
+def header(machine: Machine, command: str) -> str:
+    table = Table(["machine of the latest run", ""], align="ll")
     for label, value in (
         ("CPU", machine.cpu),
         ("nproc", str(machine.nproc)),
@@ -207,7 +208,7 @@ def header(machine: harness.Machine, command: str) -> str:
         table.add(label, value)
     return (
         "# Benchmark results\n\n"
-        "Written by `python benchmarks/suite.py` (needs the local stack, `kpi-monitor dev up`; see "
+        "Written by `python -m benchmarks.suite` (needs the local stack, `kpi-monitor dev up`; see "
         "`benchmarks/README.md`). Do not edit by hand: a run rewrites the sections it measured and keeps "
         "the others, so each section carries the date, commit, command and machine of its own run. "
         "Every ratio is to a reference measured in the same run as its figure.\n\n"
@@ -228,21 +229,15 @@ def merge(existing: str, blocks: dict[str, str], head: str) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    harness.install_cleanup()
+    install_cleanup()
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("aiokafka").setLevel(logging.ERROR)  # retries while new topics elect leaders
-    command = shlex.join(
-        [
-            "python",
-            sys.argv[0] if argv is None else "benchmarks/suite.py",
-            *(sys.argv[1:] if argv is None else argv),
-        ]
-    )
+    command = shlex.join([*COMMAND, *(sys.argv[1:] if argv is None else argv)])
     workdir = Path(tempfile.mkdtemp(prefix="kpi-bench-"))
     ctx = Context(args.bootstrap, args.redis, uuid.uuid4().hex[:6], workdir, args.keep_data, args.quick)
     check_stack(ctx)
-    machine = harness.machine(args.bootstrap, args.redis)
-    harness.say(f"suite: {', '.join(args.sections)} -> {args.output} (work directory {workdir})")
+    machine = machine_facts(args.bootstrap, args.redis)
+    say(f"suite: {', '.join(args.sections)} -> {args.output} (work directory {workdir})")
     params = plans(args)
     blocks: dict[str, str] = {}
     failed: list[str] = []
@@ -250,7 +245,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for name in args.sections:
             started = time.monotonic()
-            harness.say(f"suite: section {name}")
+            say(f"suite: section {name}")
             try:
                 body = run_section(name, ctx, params[name], args.output)
             except Exception as exc:
@@ -263,15 +258,15 @@ def main(argv: list[str] | None = None) -> int:
             blocks[name] = section_block(name, body, machine, command, minutes, args.quick)
             existing = args.output.read_text() if args.output.exists() else ""
             args.output.write_text(merge(existing, blocks, header(machine, command)))
-            harness.say(f"suite: section {name} written to {args.output}")
+            say(f"suite: section {name} written to {args.output}")
     finally:
-        harness.stop_all()
+        stop_all()
         if not args.keep_data:
             shutil.rmtree(workdir, ignore_errors=True)
     if failed:
-        harness.say(f"suite: FAILED sections: {', '.join(failed)}")
+        say(f"suite: FAILED sections: {', '.join(failed)}")
         return 1
-    harness.say(f"suite: done: {args.output}")
+    say(f"suite: done: {args.output}")
     return 0
 
 

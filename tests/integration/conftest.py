@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from kpi_monitor.devstack import DevConfig, dev_down, dev_status, dev_up
-from tests.integration.workers import Deployment, WorkerProcess
+from kpi_testkit import Deployment, WorkerProcess
 
 _HERE = Path(__file__).parent.resolve()
 _REPO = _HERE.parents[1]
@@ -46,10 +46,12 @@ def redis_url(stack: DevConfig) -> str:
 
 @pytest.fixture
 def worker(kafka_bootstrap: str, redis_url: str, tmp_path: Path) -> Iterator[WorkerProcess]:
-    """One ready worker (wall clock) of a fresh isolated deployment, stopped afterwards."""
+    """One ready worker (wall clock) of a fresh isolated deployment, stopped afterwards; the
+    deployment's topics and Redis keys are deleted then."""
     deployment = Deployment(kafka_bootstrap, redis_url, tmp_path, clock="wall")
     process = deployment.worker().start()
     try:
         yield process.wait_ready()
     finally:
         process.stop()
+        deployment.cleanup()

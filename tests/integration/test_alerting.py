@@ -28,7 +28,8 @@ import yaml
 from kpi_monitor.rulesgen import render_all
 from kpi_monitor.rulesgen.dashboards import panel_queries
 from kpi_rules import load_rules
-from tests.integration.workers import REPO, WorkerProcess, eventually, free_port, sample
+from kpi_testkit import WorkerProcess, eventually, free_port, sample
+from tests.integration.workers import REPO
 
 STEADY, DECLINE = "steady", "decline"
 # Panel queries the scenario cannot give data to, with the reason. Kept empty on purpose: the

@@ -1,4 +1,4 @@
-"""The one-command benchmark suite (`benchmarks/suite.py`) runs end to end at tiny sizes and writes
+"""The one-command benchmark suite (`python -m benchmarks.suite`) runs end to end at tiny sizes and writes
 a RESULTS.md with all four sections, each a table of numeric figures and ratios."""
 
 from __future__ import annotations
@@ -7,6 +7,8 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+
+from benchmarks import suite
 
 REPO = Path(__file__).resolve().parents[2]
 SECTIONS = ("throughput", "latency", "recovery", "soak")
@@ -35,7 +37,7 @@ def test_quick_suite_writes_every_section(kafka_bootstrap: str, redis_url: str, 
     output = tmp_path / "RESULTS.md"
     result = subprocess.run(
         [
-            sys.executable, "benchmarks/suite.py", "--quick", "--output", str(output),
+            sys.executable, "-m", "benchmarks.suite", "--quick", "--output", str(output),
             "--bootstrap", kafka_bootstrap, "--redis", redis_url,
         ],
         cwd=REPO,
@@ -47,7 +49,7 @@ def test_quick_suite_writes_every_section(kafka_bootstrap: str, redis_url: str, 
     text = output.read_text()
     for key in ("CPU", "nproc", "RAM", "OS", "Python", "Kafka", "Redis", "git commit", "date", "command"):
         assert f"| {key} |" in text, key
-    assert "benchmarks/suite.py --quick" in text
+    assert "python -m benchmarks.suite --quick" in text
     for name in SECTIONS:
         section = _section(text, name)
         assert "_Measured " in section and "commit `" in section, name  # each section is stamped
@@ -71,9 +73,6 @@ def test_quick_suite_writes_every_section(kafka_bootstrap: str, redis_url: str, 
 
 def test_a_subset_keeps_the_other_sections() -> None:
     """`--only` rewrites the sections it ran and keeps the others (pure rendering, no stack)."""
-    sys.path.insert(0, str(REPO / "benchmarks"))
-    import suite  # benchmarks/ is not a package
-
     blocks = {n: suite.placeholder(n).replace("Not measured yet", f"old {n}") for n in SECTIONS}
     old = suite.merge("", blocks, "# head\n")
     new_block = suite.placeholder("latency").replace("Not measured yet", "new latency")

@@ -11,14 +11,13 @@ from typing import Any
 
 import orjson
 
+from kpi_testkit import Deployment, sample
 from tests.integration.workers import (
-    Deployment,
     api_mismatches,
     consume_topic,
     produce_raw,
     report,
     report_reps,
-    sample,
     simulate_file,
     wait_all_handled,
     write_lines,

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import orjson
 
-from tests.integration.workers import WorkerProcess, eventually, sample
+from kpi_testkit import WorkerProcess, eventually, sample
 
 
 def _visit(rep: str, n: int) -> dict[str, object]:

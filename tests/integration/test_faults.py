@@ -9,19 +9,17 @@ from pathlib import Path
 
 import orjson
 
+from kpi_testkit import Deployment, eventually, sample
 from tests.integration.workers import (
     DedicatedKafka,
     DedicatedRedis,
-    Deployment,
     api_mismatches,
-    eventually,
     input_end_offsets,
     log_tail,
     publisher,
     publisher_log,
     report,
     report_reps,
-    sample,
     simulate_file,
     stop_process,
     wait_all_handled,

@@ -18,14 +18,13 @@ from kpi_core.events import REASONS, Rejection, decode_event
 from kpi_monitor.simulate import key_for
 from kpi_rules import load_rules
 from kpi_rules.vocabulary import TOPIC_OF
+from kpi_testkit import Deployment, sample
 from tests.integration.workers import (
     REPO,
-    Deployment,
     api_mismatches,
     consume_topic,
     report,
     report_reps,
-    sample,
     simulate_file,
     wait_all_handled,
 )

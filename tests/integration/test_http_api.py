@@ -16,15 +16,9 @@ import pytest
 
 from kpi_core.events import example_events
 from kpi_rules.vocabulary import TOPIC_OF
+from kpi_testkit import Deployment, WorkerProcess, eventually, sample
 from streams.http import bearer_ok, guarded
-from tests.integration.workers import (
-    Deployment,
-    WorkerProcess,
-    eventually,
-    produce_raw,
-    sample,
-    wait_all_handled,
-)
+from tests.integration.workers import produce_raw, wait_all_handled
 
 TOKEN = "s3cret-token-for-tests"
 

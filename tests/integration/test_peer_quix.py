@@ -10,7 +10,6 @@ duplicates. They go to fresh contract topics; the peer runs in its subprocess as
 from __future__ import annotations
 
 import asyncio
-import sys
 import uuid
 from decimal import Decimal
 from pathlib import Path
@@ -18,16 +17,12 @@ from typing import Any
 
 import orjson
 
+from benchmarks import peer_quix
+from benchmarks.stream_throughput import make_events, produce
 from kpi_core.clock import KpiClock
 from kpi_core.engine import KpiEngine
 from kpi_core.report import build_report
 from kpi_rules import load_rules
-
-BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
-sys.path.insert(0, str(BENCHMARKS))
-
-import peer_quix  # noqa: E402
-from stream_throughput import make_events, produce  # noqa: E402
 
 COUNTS = ("visits", "deals_created", "deals_won", "deals_lost", "quotes_sent")
 

@@ -14,14 +14,8 @@ from pathlib import Path
 import orjson
 
 from kpi_core.periods import PERIOD_KINDS
-from tests.integration.workers import (
-    Deployment,
-    consume_topic,
-    produce_raw,
-    simulate_file,
-    wait_all_handled,
-    write_lines,
-)
+from kpi_testkit import Deployment
+from tests.integration.workers import consume_topic, produce_raw, simulate_file, wait_all_handled, write_lines
 
 CUSTOMER = re.compile(rb"cust-[0-9]+")
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.integration.workers import REPO, Deployment, consume_topic
+from kpi_testkit import Deployment
+from tests.integration.workers import REPO, consume_topic
 
 EXAMPLES = REPO / "examples"
 OPPORTUNITIES = EXAMPLES / "salesforce-opportunities"

@@ -11,15 +11,11 @@ from typing import Any
 
 import orjson
 
+from kpi_testkit import Deployment, Metrics, WorkerProcess, eventually, sample
 from tests.integration.workers import (
-    Deployment,
-    Metrics,
-    WorkerProcess,
     api_mismatches,
-    eventually,
     report,
     report_reps,
-    sample,
     simulate_file,
     wait_all_handled,
     write_lines,

@@ -13,18 +13,14 @@ from pathlib import Path
 
 import orjson
 
+from kpi_testkit import Deployment, Metrics, WorkerProcess, eventually, sample
 from tests.integration.workers import (
     REPO,
-    Deployment,
-    Metrics,
-    WorkerProcess,
     api_mismatches,
     consume_topic,
-    eventually,
     report,
     report_reps,
     sales_mismatches,
-    sample,
     simulate_file,
     wait_all_handled,
     write_lines,

@@ -27,17 +27,8 @@ from kpi_monitor.devstack import (
     port_open,
 )
 from kpi_monitor.devstack_config import find_repo_dir, kafka_log4j2, kafka_properties
-from tests.integration.workers import (
-    Deployment,
-    WorkerProcess,
-    api_mismatches,
-    free_port,
-    report,
-    report_reps,
-    sample,
-    simulate_file,
-    wait_all_handled,
-)
+from kpi_testkit import Deployment, WorkerProcess, free_port, sample
+from tests.integration.workers import api_mismatches, report, report_reps, simulate_file, wait_all_handled
 
 KAFKA_USER = "kpi"
 KAFKA_PASSWORD = "kafka-s3cret-Pa55"

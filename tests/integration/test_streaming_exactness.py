@@ -5,13 +5,12 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from kpi_testkit import Deployment, sample
 from tests.integration.workers import (
     PERIOD_KINDS,
-    Deployment,
     api_mismatches,
     report,
     report_reps,
-    sample,
     simulate_file,
     wait_all_handled,
 )

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-PACKAGES = ["kpi_core", "kpi_rules", "kpi_monitor", "streams"]
+PACKAGES = ["kpi_core", "kpi_rules", "kpi_monitor", "streams", "kpi_testkit", "benchmarks"]
 
 
 def _run(*args: str) -> subprocess.CompletedProcess[str]:

@@ -1,0 +1,1 @@
+"""The benchmarks, run from the checkout as `python -m benchmarks.<module>` (suite, hot_path, ...)."""

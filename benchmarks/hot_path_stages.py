@@ -1,0 +1,125 @@
+"""The stages of `benchmarks.hot_path`, run in a child process against one tree's code.
+
+    python -P benchmarks/hot_path_stages.py EVENTS.jsonl     # with PYTHONPATH=<tree>, cwd=<tree>
+
+Self-contained on purpose: it imports only the project's packages (kpi_core, kpi_rules, streams)
+and the standard library, never `benchmarks` or `kpi_testkit`, because the tree it measures may
+be an older commit without them (or with another layout). It is run as a file, not with `-m`, so
+that this checkout's version of the stages runs; `-P` keeps its directory off sys.path, so the
+project's packages come from PYTHONPATH (the measured tree), ahead of the installed ones."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections import defaultdict
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+WALL = datetime(2026, 11, 20, 18, 0, tzinfo=UTC)  # an hour after the generated history ends
+
+
+def stages(events_file: Path, partitions: int = 4) -> dict[str, float]:
+    """Seconds per event of each stage, with the project's packages of the tree being measured."""
+    import orjson
+    from prometheus_client import CollectorRegistry
+
+    from kpi_core.clock import KpiClock
+    from kpi_core.engine import KpiEngine
+    from kpi_core.events import Rejection, decode_event
+    from kpi_core.state import RepState
+    from kpi_rules import load_rules
+    from streams.metrics import KpiMetrics
+    from streams.processor import BatchProcessor, PartitionedStates
+    from streams.routing import Routed, encode_batch, partition_for
+
+    raws = events_file.read_bytes().splitlines()
+    count = len(raws)
+    rules = load_rules()
+
+    def engine() -> KpiEngine:
+        return KpiEngine(rules, KpiClock(mode="event", wall=lambda: WALL))
+
+    out: dict[str, float] = {}
+    started = time.perf_counter()
+    for raw in raws:
+        json.loads(raw)
+    out["json"] = time.perf_counter() - started
+
+    started = time.perf_counter()
+    for raw in raws:
+        decode_event(raw, rules)
+    out["decode"] = time.perf_counter() - started
+
+    kpi = engine()
+    ctx = kpi.context()
+    states: dict[str, RepState] = {}
+    started = time.perf_counter()
+    for raw in raws:
+        try:
+            event = decode_event(raw, rules)
+            state = states.get(event.rep_id)
+            if state is None:
+                state = states[event.rep_id] = RepState(rep_id=event.rep_id)
+            kpi.apply(state, event, ctx)
+        except Rejection:
+            pass
+    out["decode+apply"] = time.perf_counter() - started
+
+    started = time.perf_counter()
+    routed: dict[int, list[Routed]] = defaultdict(list)
+    for offset, raw in enumerate(raws):
+        rep_id = orjson.loads(raw)["rep_id"]
+        routed[partition_for(rep_id, partitions)].append(Routed(raw, "t", 0, offset))
+    batches = [
+        (partition, encode_batch(items[i : i + 1250]))
+        for partition, items in routed.items()
+        for i in range(0, len(items), 1250)
+    ]
+    out["route"] = time.perf_counter() - started
+
+    store = _MemoryStore(partitions)
+    processor = BatchProcessor(
+        engine(), PartitionedStates(store), KpiMetrics(CollectorRegistry()), lambda p: p
+    )
+    started = time.perf_counter()
+    for offset, (partition, value) in enumerate(batches):
+        processor.apply_batch(partition, offset, value)
+    out["worker path offline"] = time.perf_counter() - started
+    return {name: seconds / count for name, seconds in out.items()}
+
+
+class _MemoryStore:
+    """The part of the store the processor uses, in a dict: the offline stage has no Redis.
+    Defined here, not imported, because `stages` also runs against earlier commits' code."""
+
+    def __init__(self, partitions: int) -> None:
+        self.data: dict[int, dict[bytes, bytes]] = {p: {} for p in range(partitions)}
+        self.offsets: dict[Any, int] = {}
+
+    def partitions(self) -> set[int]:
+        return set(self.data)
+
+    def get_in(self, partition: int, key: bytes) -> bytes | None:
+        return self.data[partition].get(key)
+
+    def set_in(self, partition: int, key: bytes, value: bytes) -> None:
+        self.data[partition][key] = value
+
+    def delete_in(self, partition: int, key: bytes) -> None:
+        self.data[partition].pop(key, None)
+
+    def items_in(self, partition: int) -> Any:
+        return iter(list(self.data[partition].items()))
+
+    def persisted_offset(self, tp: Any) -> int | None:
+        return self.offsets.get(tp)
+
+    def set_persisted_offset(self, tp: Any, offset: int) -> None:
+        self.offsets[tp] = offset
+
+
+if __name__ == "__main__":
+    print(json.dumps(stages(Path(sys.argv[1]))))
