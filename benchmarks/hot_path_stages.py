@@ -60,9 +60,10 @@ def stages(events_file: Path, partitions: int = 4) -> dict[str, float]:
     for raw in raws:
         try:
             event = decode_event(raw, rules)
-            state = states.get(event.rep_id)
+            rep_id = str(event.rep_id)  # every benchmark event has a rep (older trees: no owners)
+            state = states.get(rep_id)
             if state is None:
-                state = states[event.rep_id] = RepState(rep_id=event.rep_id)
+                state = states[rep_id] = RepState(rep_id=rep_id)
             kpi.apply(state, event, ctx)
         except Rejection:
             pass

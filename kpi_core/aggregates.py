@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import ClassVar
+from operator import attrgetter
+from typing import Any, ClassVar
 
 from kpi_core.catalogue import ADDITIVE, KpiKind
 
@@ -40,15 +41,34 @@ class Agg:
     cycle_count: int = 0
     first_response_us_sum: int = 0
     first_response_count: int = 0
+    gross_margin: Decimal = ZERO
+    costed_revenue: Decimal = ZERO
+    leads: int = 0
+    leads_by_channel: dict[str, int] = field(default_factory=dict)
+    spend_marketing: Decimal = ZERO
+    spend_sales: Decimal = ZERO
+    csat_responses: int = 0
+    csat_satisfied: int = 0
+    nps_responses: int = 0
+    nps_promoters: int = 0
+    nps_detractors: int = 0
+    # Customer counts (distinct customers, see kpi_core.customers); period buckets only.
+    new_customers: int = 0
+    buying_customers: int = 0
+    returning_customers: int = 0
+    reactivated_customers: int = 0
+    churned_customers: int = 0
+    active_customers_start: int = 0
+    retained_customers: int = 0
 
     SLOTS: ClassVar[tuple[Slot, ...]]
 
     def merge(self, other: Agg) -> None:
         for slot in Agg.SLOTS:
             if slot.labelled:
-                mine: dict[str, Decimal] = getattr(self, slot.attr)
+                mine: dict[str, Any] = getattr(self, slot.attr)
                 for label, amount in getattr(other, slot.attr).items():
-                    mine[label] = mine.get(label, ZERO) + amount
+                    mine[label] = mine.get(label, 0) + amount
             else:
                 setattr(self, slot.attr, getattr(self, slot.attr) + getattr(other, slot.attr))
 
@@ -62,9 +82,9 @@ class Agg:
             out[slot.component] = Decimal(value).scaleb(-6) if slot.kind is KpiKind.DURATION else value
         return out
 
-    def labelled(self, component: str) -> dict[str, Decimal]:
-        """A labelled component (`revenue_by_channel`): label -> amount."""
-        value: dict[str, Decimal] = getattr(self, _BY_COMPONENT[component].attr)
+    def labelled(self, component: str) -> dict[str, Any]:
+        """A labelled component (`revenue_by_channel`, `leads_by_channel`): label -> value."""
+        value: dict[str, Any] = getattr(self, _BY_COMPONENT[component].attr)
         return value
 
     def is_empty(self) -> bool:
@@ -75,13 +95,16 @@ class Agg:
         return True
 
     def to_dict(self) -> dict[str, object]:
+        """The stored form: short codes, money as decimal strings; zeros left out (a bucket holds
+        a few of some thirty components), so the stored form grows only with what happens."""
         out: dict[str, object] = {}
-        for slot in Agg.SLOTS:
-            value = getattr(self, slot.attr)
+        for slot, value in zip(Agg.SLOTS, _VALUES(self), strict=True):
+            if not value:
+                continue
             if slot.labelled:
-                out[slot.code] = {str(k): str(v) for k, v in value.items()}
+                out[slot.code] = {str(k): _store(slot, v) for k, v in value.items()}
             else:
-                out[slot.code] = str(value) if slot.kind is KpiKind.MONEY else value
+                out[slot.code] = _store(slot, value)
         return out
 
     @classmethod
@@ -89,13 +112,13 @@ class Agg:
         agg = cls()
         for slot in Agg.SLOTS:
             raw = data.get(slot.code)
+            if raw is None:
+                continue  # zero (left out when stored)
             if slot.labelled:
                 items = raw if isinstance(raw, dict) else {}
-                setattr(agg, slot.attr, {str(k): Decimal(str(v)) for k, v in items.items()})
-            elif slot.kind is KpiKind.MONEY:
-                setattr(agg, slot.attr, Decimal(str(raw)))
+                setattr(agg, slot.attr, {str(k): _load(slot, v) for k, v in items.items()})
             else:
-                setattr(agg, slot.attr, int(str(raw)))
+                setattr(agg, slot.attr, _load(slot, raw))
         return agg
 
 
@@ -112,9 +135,27 @@ _LAYOUT: dict[str, tuple[str, str]] = {
     "cycle_seconds_count": ("cycle_count", "cc"),
     "first_response_seconds_sum": ("first_response_us_sum", "fs"),
     "first_response_seconds_count": ("first_response_count", "fc"),
+    "gross_margin": ("gross_margin", "gm"),
+    "costed_revenue": ("costed_revenue", "cr"),
+    "leads": ("leads", "l"),
+    "leads_by_channel": ("leads_by_channel", "lc"),
+    "spend_marketing": ("spend_marketing", "sm"),
+    "spend_sales": ("spend_sales", "ss"),
+    "csat_responses": ("csat_responses", "ct"),
+    "csat_satisfied": ("csat_satisfied", "cs4"),
+    "nps_responses": ("nps_responses", "nr"),
+    "nps_promoters": ("nps_promoters", "np"),
+    "nps_detractors": ("nps_detractors", "nd"),
+    "new_customers": ("new_customers", "nc"),
+    "buying_customers": ("buying_customers", "bc"),
+    "returning_customers": ("returning_customers", "rtc"),
+    "reactivated_customers": ("reactivated_customers", "rac"),
+    "churned_customers": ("churned_customers", "chc"),
+    "active_customers_start": ("active_customers_start", "acs"),
+    "retained_customers": ("retained_customers", "ret"),
 }
 # Additive KPIs that are not bucket sums: a target is a fact of its own (RepState.targets).
-NOT_IN_BUCKETS = frozenset({"target"})
+NOT_IN_BUCKETS = frozenset({"target", "metric_target"})
 
 Agg.SLOTS = tuple(
     Slot(kpi.name, *_LAYOUT[kpi.name], kind=kpi.kind, labelled=kpi.label is not None)
@@ -122,3 +163,12 @@ Agg.SLOTS = tuple(
     if kpi.name not in NOT_IN_BUCKETS
 )
 _BY_COMPONENT = {slot.component: slot for slot in Agg.SLOTS}
+_VALUES = attrgetter(*(slot.attr for slot in Agg.SLOTS))  # all values at once, in C
+
+
+def _store(slot: Slot, value: Any) -> object:
+    return str(value) if slot.kind is KpiKind.MONEY else value
+
+
+def _load(slot: Slot, raw: object) -> Any:
+    return Decimal(str(raw)) if slot.kind is KpiKind.MONEY else int(str(raw))

@@ -48,6 +48,9 @@ class Shape(StrEnum):
     GROWTH = "growth"  # (x - x of the compared window) / that x x 100
     PROJECTED = "projected"  # x / elapsed fraction of the period / denominator x 100
     COVERAGE = "coverage"  # a snapshot numerator over the current period's denominator
+    TRAILING = "trailing"  # numerator / denominator summed over the trailing completed months
+    PER_METRIC = "per_metric"  # each target metric's figure / its target (label `metric`)
+    PER_METRIC_PROJECTED = "per_metric_projected"  # the same over the elapsed fraction
 
 
 class Surface(StrEnum):
@@ -207,6 +210,134 @@ ADDITIVE: tuple[Kpi, ...] = (
         "seeds 000, 002",
         table="target",
     ),
+    money(
+        "gross_margin",
+        T("Gross margin", "毛利"),
+        T(
+            "Amount minus cost of won deals that carry a cost, base currency",
+            "带成本赢单的金额减成本之和（本位币）",
+        ),
+        "seed 004",
+    ),
+    money(
+        "costed_revenue",
+        T("Costed revenue", "带成本收入"),
+        T("Amount of won deals that carry a cost, base currency", "带成本赢单的金额之和（本位币）"),
+        "seed 004",
+    ),
+    count("leads", T("Leads", "线索数"), T("Leads created", "新增线索数"), "seed 001"),
+    count(
+        "leads_by_channel",
+        T("Leads by channel", "各渠道线索数"),
+        T("Leads created by contact method", "按接触渠道划分的新增线索数"),
+        "seed 001",
+        label="channel",
+    ),
+    money(
+        "spend_marketing",
+        T("Marketing spend", "营销费用"),
+        T("Marketing spend recorded, base currency", "记录的营销费用（本位币）"),
+        "seeds 001, 003",
+    ),
+    money(
+        "spend_sales",
+        T("Sales spend", "销售费用"),
+        T("Sales spend recorded, base currency", "记录的销售费用（本位币）"),
+        "seeds 001, 003",
+    ),
+    count(
+        "csat_responses",
+        T("CSAT responses", "CSAT 答卷数"),
+        T("CSAT survey responses", "CSAT 满意度调查答卷数"),
+        "seeds 002, 003",
+    ),
+    count(
+        "csat_satisfied",
+        T("CSAT satisfied", "CSAT 满意数"),
+        T("CSAT responses scoring 4 or 5", "CSAT 评分为 4 或 5 的答卷数"),
+        "seeds 002, 003",
+    ),
+    count(
+        "nps_responses",
+        T("NPS responses", "NPS 答卷数"),
+        T("NPS survey responses", "NPS 调查答卷数"),
+        "seeds 002, 003",
+    ),
+    count(
+        "nps_promoters",
+        T("NPS promoters", "NPS 推荐者"),
+        T("NPS responses scoring 9 or 10", "NPS 评分为 9 或 10 的答卷数"),
+        "seeds 002, 003",
+    ),
+    count(
+        "nps_detractors",
+        T("NPS detractors", "NPS 贬损者"),
+        T("NPS responses scoring 0 to 6", "NPS 评分为 0 至 6 的答卷数"),
+        "seeds 002, 003",
+    ),
+    count(
+        "new_customers",
+        T("New customers", "新客户数"),
+        T("Customers whose first purchase falls in the period", "首次购买落在本期的客户数"),
+        "seeds 001-004",
+    ),
+    count(
+        "buying_customers",
+        T("Buying customers", "购买客户数"),
+        T("Customers with a purchase in the period", "本期有购买的客户数"),
+        "seeds 001-004",
+    ),
+    count(
+        "returning_customers",
+        T("Returning customers", "回头客户数"),
+        T(
+            "Buying customers whose first purchase was before the period",
+            "首次购买在本期之前的购买客户数",
+        ),
+        "seeds 001-004",
+    ),
+    count(
+        "reactivated_customers",
+        T("Reactivated customers", "召回客户数"),
+        T("Customers with a purchase in the period that follows a churn", "流失后在本期再次购买的客户数"),
+        "seeds 001-004",
+    ),
+    count(
+        "churned_customers",
+        T("Churned customers", "流失客户数"),
+        T(
+            "Customers whose last purchase plus the churn window fell in the period (once passed)",
+            "最后一次购买后超过流失期限、流失时刻在本期（且已过）的客户数",
+        ),
+        "seeds 001-004",
+    ),
+    count(
+        "active_customers_start",
+        T("Active customers at start", "期初活跃客户数"),
+        T("Customers active at the period's first instant", "本期开始时刻的活跃客户数"),
+        "seeds 001-004",
+    ),
+    count(
+        "retained_customers",
+        T("Retained customers", "留存客户数"),
+        T(
+            "Customers active at the start with no churn in the period up to now",
+            "期初活跃且本期至今未流失的客户数",
+        ),
+        "seeds 001-004",
+    ),
+    Kpi(
+        "metric_target",
+        KpiKind.MONEY,
+        Unit.MONEY,
+        T("Target by metric", "各指标目标"),
+        T(
+            "Latest target for the period by metric (money in the base currency, or a count)",
+            "按指标的本期最新目标（金额为本位币，或为数量）",
+        ),
+        "seed 002",
+        label="metric",
+    ),
 )
 
 SNAPSHOT: tuple[Kpi, ...] = (
@@ -319,6 +450,117 @@ DERIVED: tuple[Kpi, ...] = (
         T("Visits per won deal", "每单拜访次数"),
         T("Sales visits per deal won", "拜访次数 / 赢单数"),
         "seed 000", record=("visits", "per_win"),
+    ),
+    derived(
+        "gross_margin_pct", Unit.PERCENT, "gross_margin", "costed_revenue",
+        T("Gross margin %", "毛利率 %"),
+        T("Gross margin of costed revenue %", "毛利 / 带成本收入 %"),
+        "seed 004", scale=PCT, record=("gross_margin", "pct"), table="margin%",
+    ),
+    derived(
+        "cost_coverage_pct", Unit.PERCENT, "costed_revenue", "revenue",
+        T("Cost coverage %", "成本覆盖率 %"),
+        T("Revenue that carries a cost, of all revenue %", "带成本收入 / 收入 %"),
+        scale=PCT, record=("costed_revenue", "coverage_pct"),
+    ),
+    derived(
+        "cost_per_lead", Unit.MONEY, "spend_marketing", "leads",
+        T("Cost per lead", "平均每条线索成本"),
+        T("Marketing spend per lead, base currency", "营销费用 / 线索数（本位币）"),
+        "seed 001", record=("spend_marketing", "per_lead"),
+    ),
+    derived(
+        "lead_to_deal_pct", Unit.PERCENT, "deals_created", "leads",
+        T("Lead-to-deal %", "线索转商机率 %"),
+        T("Deals created per lead %", "新建商机数 / 线索数 %"),
+        "seed 001", scale=PCT, record=("leads", "to_deal_pct"),
+    ),
+    derived(
+        "cost_of_sales_pct", Unit.PERCENT, "spend_sales", "revenue",
+        T("Cost of sales %", "销售成本比率 %"),
+        T("Sales spend of revenue %", "销售费用 / 收入 %"),
+        "seed 003", scale=PCT, record=("spend_sales", "of_revenue_pct"),
+    ),
+    derived(
+        "cac", Unit.MONEY, ("spend_marketing", "spend_sales"), "new_customers",
+        T("Customer acquisition cost", "客户获取成本"),
+        T(
+            "Marketing and sales spend per new customer, base currency",
+            "（营销 + 销售费用）/ 新客户数（本位币）",
+        ),
+        "seed 003", record=("spend", "per_new_customer"),
+    ),
+    derived(
+        "csat_pct", Unit.PERCENT, "csat_satisfied", "csat_responses",
+        T("CSAT %", "客户满意度 %"),
+        T("CSAT responses scoring 4-5 of all %", "CSAT 满意（4-5 分）答卷占比 %"),
+        "seed 003", scale=PCT, record=("csat", "pct"), table="csat%",
+    ),
+    derived(
+        "nps", Unit.RATIO, ("nps_promoters", "-nps_detractors"), "nps_responses",
+        T("NPS", "净推荐值"),
+        T("% promoters minus % detractors, from summed counts", "推荐者占比减贬损者占比（由计数求得）"),
+        scale=PCT, record=("nps", "score"),
+    ),
+    derived(
+        "retention_pct", Unit.PERCENT, "retained_customers", "active_customers_start",
+        T("Customer retention %", "客户保留率 %"),
+        T("Retained of the customers active at the start %", "留存客户数 / 期初活跃客户数 %"),
+        scale=PCT, record=("customers", "retention_pct"),
+    ),
+    derived(
+        "churn_pct", Unit.PERCENT, ("active_customers_start", "-retained_customers"),
+        "active_customers_start",
+        T("Customer churn %", "客户流失率 %"),
+        T("100 minus retention %", "100 - 客户保留率 %"),
+        scale=PCT, record=("customers", "churn_pct"), table="churn%",
+    ),
+    derived(
+        "repurchase_pct", Unit.PERCENT, "returning_customers", "buying_customers",
+        T("Repurchase %", "复购率 %"),
+        T("Returning of the buying customers %", "回头客户数 / 购买客户数 %"),
+        scale=PCT, record=("customers", "repurchase_pct"),
+    ),
+    derived(
+        "clv", Unit.MONEY, "revenue", "churned_customers",
+        T("Customer lifetime value", "客户终身价值"),
+        T(
+            "Revenue per churned customer over the trailing completed months (average revenue per "
+            "customer and month over the monthly churn rate), base currency",
+            "最近若干个完整月的收入 / 流失客户数（月均客户收入除以月流失率，本位币）",
+        ),
+        shape=Shape.TRAILING, record=("customers", "clv"),
+    ),
+    Kpi(
+        "attainment_by_metric_pct",
+        KpiKind.DERIVED,
+        Unit.PERCENT,
+        T("Attainment by metric %", "各指标目标达成率 %"),
+        T("Each target metric's figure of its target %", "各目标指标的实际值 / 目标 %"),
+        "seed 002",
+        numerator=_terms("metric_target"),
+        denominator=_terms("metric_target"),
+        scale=PCT,
+        shape=Shape.PER_METRIC,
+        record=("metric_target", "attainment_pct"),
+        label="metric",
+    ),
+    Kpi(
+        "projected_by_metric_pct",
+        KpiKind.DERIVED,
+        Unit.PERCENT,
+        T("Projected attainment by metric %", "各指标预计达成率 %"),
+        T(
+            "Each target metric's figure over the elapsed fraction of the period, of its target %",
+            "各目标指标的实际值 / 本期已过比例 / 目标 %",
+        ),
+        "seed 004",
+        numerator=_terms("metric_target"),
+        denominator=_terms("metric_target"),
+        scale=PCT,
+        shape=Shape.PER_METRIC_PROJECTED,
+        record=("metric_target", "projected_attainment_pct"),
+        label="metric",
     ),
     # Rules only: the like-for-like decline of visits (SalesVisitsDrop); not a report column.
     Kpi(

@@ -11,7 +11,7 @@ from typing import Any
 import orjson
 
 from kpi_core.aggregates import Agg
-from kpi_core.state import META_FIELD, DealState, RepState, Won
+from kpi_core.state import META_FIELD, REVENUE, DealState, RepState, Won, target_field
 
 _Encoded = bytes
 
@@ -94,8 +94,9 @@ def _address(name: str) -> tuple[str, str, Any]:
     kind, _, raw = rest.partition("|")
     if tag == "b":
         return tag, kind, int(raw) if kind == "slot" else date.fromisoformat(raw)
-    if tag == "t":
-        return tag, kind, date.fromisoformat(raw)
+    if tag == "t":  # t|kind|start or t|kind|start|metric
+        start, _, metric = raw.partition("|")
+        return tag, kind, (metric or REVENUE, date.fromisoformat(start))
     if tag == "s":
         return tag, kind, int(raw)
     raise ValueError(f"unknown state part {name!r}")
@@ -122,7 +123,8 @@ def encode_part(state: RepState, name: str) -> _Encoded | None:
         agg = state.buckets[kind].get(key)
         return None if agg is None else _dumps(agg.to_dict())
     if tag == "t":
-        fact = state.targets.get((kind, key))
+        metric, start = key
+        fact = state.targets.get((metric, kind, start))
         return None if fact is None else _dumps(_fact(fact))
     chunks = state.seen_chunks.get(int(kind))
     if chunks is None or key >= len(chunks):
@@ -147,9 +149,9 @@ def decode_parts(rep_id: str, parts: Iterable[tuple[str, bytes]]) -> RepState:
             key: Any = int(raw_key) if kind == "slot" else date.fromisoformat(raw_key)
             state.buckets[kind][key] = Agg.from_dict(orjson.loads(raw))
         elif tag == "t":
-            kind, _, raw_start = rest.partition("|")
+            _, kind, (metric, start) = _address(name)
             at, event_id, amount = orjson.loads(raw)
-            state.targets[(kind, date.fromisoformat(raw_start))] = (
+            state.targets[(metric, kind, start)] = (
                 _at(at),
                 event_id,
                 Decimal(amount),
@@ -186,7 +188,7 @@ def encode_all(state: RepState) -> dict[str, bytes]:
     """Every part of `state` (a full save, used by tests and first writes)."""
     names = {META_FIELD}
     names.update(f"b|{kind}|{key}" for kind, buckets in state.buckets.items() for key in buckets)
-    names.update(f"t|{kind}|{start}" for kind, start in state.targets)
+    names.update(target_field(*key) for key in state.targets)
     names.update(f"d|{d}" for d in state.deals)
     names.update(
         f"s|{hour}|{index}"

@@ -8,6 +8,7 @@ from fractions import Fraction
 from typing import Any
 
 from kpi_core.catalogue import DERIVED, Kpi, Shape, Surface, Term, Unit, kpi, on
+from kpi_rules.vocabulary import TargetMetric
 
 HUNDRED = Decimal(100)
 _RATIO_PLACES = Decimal("0.0001")
@@ -73,11 +74,14 @@ def evaluate(
     values: Values,
     compared: Values | None = None,
     elapsed: tuple[int, int] | None = None,
+    trailing: Values | None = None,
 ) -> Decimal | None:
     """One unlabelled derived KPI of one row.
 
     `compared` holds the components of the compared window (GROWTH); `elapsed` is (elapsed,
-    length) of the period (PROJECTED)."""
+    length) of the period (PROJECTED); `trailing` the sums of the trailing months (TRAILING)."""
+    if kpi_.shape is Shape.TRAILING:
+        values = trailing or {}
     numerator = _sum(kpi_.numerator, values)
     if kpi_.shape is Shape.GROWTH:
         before = None if compared is None else _sum(kpi_.numerator, compared)
@@ -94,8 +98,35 @@ def evaluate(
     return ratio(numerator, denominator, kpi_.scale)
 
 
-def evaluate_labelled(kpi_: Kpi, values: Values) -> dict[str, Decimal | None] | None:
-    """A labelled derived KPI (`channel_share_pct`): label -> value; None when undefined."""
+#: The figure a target of each metric is compared with.
+ACTUAL_OF_METRIC: dict[str, str] = {
+    TargetMetric.REVENUE: "revenue",
+    TargetMetric.GROSS_MARGIN: "gross_margin",
+    TargetMetric.VISITS: "visits",
+    TargetMetric.DEALS_WON: "deals_won",
+    TargetMetric.NEW_CUSTOMERS: "new_customers",
+}
+
+
+def evaluate_labelled(
+    kpi_: Kpi, values: Values, elapsed: tuple[int, int] | None = None
+) -> dict[str, Decimal | None] | None:
+    """A labelled derived KPI: `channel_share_pct` (channel -> share), or `attainment_by_metric_pct`
+    and its projection (metric -> attainment of that metric's target); None when undefined."""
+    if kpi_.shape in (Shape.PER_METRIC, Shape.PER_METRIC_PROJECTED):
+        targets: Mapping[str, Decimal] = values.get("metric_target") or {}
+        if not targets:
+            return None
+        out: dict[str, Decimal | None] = {}
+        for metric, target in targets.items():
+            actual = values.get(ACTUAL_OF_METRIC[metric], 0)
+            if kpi_.shape is Shape.PER_METRIC:
+                out[metric] = ratio(actual, target, kpi_.scale)
+            elif elapsed is None or elapsed[0] <= 0:
+                out[metric] = None
+            else:
+                out[metric] = ratio(actual * elapsed[1], elapsed[0] * target, kpi_.scale)
+        return out
     (part,) = kpi_.numerator
     denominator = _sum(kpi_.denominator, values)
     if denominator is None or denominator <= 0:
@@ -108,18 +139,21 @@ ROW_KPIS: tuple[Kpi, ...] = on(Surface.REPORT, DERIVED)
 
 
 def derived_kpis(
-    values: Values, compared: Values | None, elapsed: tuple[int, int] | None
+    values: Values,
+    compared: Values | None,
+    elapsed: tuple[int, int] | None,
+    trailing: Values | None = None,
 ) -> dict[str, object]:
     """Every derived KPI of a report row, rendered, in catalogue order."""
     out: dict[str, object] = {}
     for item in ROW_KPIS:
         if item.label is not None:
-            shares = evaluate_labelled(item, values)
+            shares = evaluate_labelled(item, values, elapsed)
             out[item.name] = (
                 None if shares is None else {k: render(item, v) for k, v in shares.items()}
             )
         else:
-            out[item.name] = render(item, evaluate(item, values, compared, elapsed))
+            out[item.name] = render(item, evaluate(item, values, compared, elapsed, trailing))
     return out
 
 

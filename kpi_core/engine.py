@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 
 from kpi_core.clock import KpiClock
 from kpi_core.events import Event, Rejection
+from kpi_core.owners import owner_key
 from kpi_core.periods import Calendar, slot_of
 from kpi_core.state import Horizon, RepState
 from kpi_core.transitions import Context, apply_event
@@ -60,7 +61,11 @@ class KpiEngine:
     def view(self, state: RepState, now: datetime | None = None) -> RepView:
         horizon = Horizon.at(now or self.clock.now(), self.calendar, self.keep)
         return RepView(
-            state, self.calendar, horizon, self.rules.alerts.pipeline_coverage_low.period
+            state,
+            self.calendar,
+            horizon,
+            self.rules.alerts.pipeline_coverage_low.period,
+            self.rules.customers.clv_trailing_months,
         )
 
     def prune(self, state: RepState, now: datetime | None = None) -> None:
@@ -105,7 +110,7 @@ def apply_batch(
     outcome = BatchOutcome()
     touched = outcome.touched
     for index, event in enumerate(events):
-        rep_id = event.rep_id
+        rep_id = owner_key(event)
         state = states.get(rep_id)
         if state is None:
             state = RepState(rep_id=rep_id)

@@ -38,6 +38,9 @@ TABLE_KPIS: tuple[str, ...] = (
     "win_rate_pct",
     "quote_to_close_pct",
     "avg_cycle_days",
+    "gross_margin_pct",
+    "churn_pct",
+    "csat_pct",
 )
 TABLE_COLUMNS: tuple[tuple[str, str], ...] = _ROW_KEYS + tuple(
     (str(kpi(name).table), _path(kpi(name))) for name in TABLE_KPIS

@@ -15,11 +15,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from kpi_core.catalogue import KpiKind, Unit
+from kpi_core.catalogue import Kpi, KpiKind, Unit
 from kpi_core.derived import ROW_KPIS
 from kpi_core.events import EVENT_MODELS
 from kpi_core.windows import ROW_ADDITIVE
-from kpi_rules.vocabulary import Channel, PeriodKind, Reason, values
+from kpi_rules.vocabulary import Channel, PeriodKind, Reason, TargetMetric, values
 
 SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 DEFAULT_DIRECTORY = Path("schemas")
@@ -45,21 +45,28 @@ def event_json_schemas() -> dict[str, dict[str, Any]]:
 
 REPORT_SCHEMA = "report.schema.json"
 _MONEY = {"type": "string", "pattern": r"^-?[0-9]+\.[0-9]{2,}$"}
-_LABELS = {"channel": values(Channel)}
+_LABELS = {"channel": values(Channel), "metric": values(TargetMetric)}
 
 
-def _additive(kind: KpiKind, label: str | None) -> dict[str, Any]:
-    if label is not None:
-        return {
-            "type": "object",
-            "propertyNames": {"enum": list(_LABELS[label])},
-            "additionalProperties": _MONEY,
-        }
+def _value(kind: KpiKind) -> dict[str, Any]:
     if kind is KpiKind.MONEY:
         return dict(_MONEY)
     if kind is KpiKind.DURATION:
         return {"type": "number"}
     return {"type": "integer"}
+
+
+def _additive(item: Kpi) -> dict[str, Any]:
+    if item.label is None:
+        return _value(item.kind)
+    value = _value(item.kind)
+    if item.label == "metric":  # a money target is a decimal string, a count target an integer
+        value = {"anyOf": [_MONEY, {"type": "integer"}]}
+    return {
+        "type": "object",
+        "propertyNames": {"enum": list(_LABELS[item.label])},
+        "additionalProperties": value,
+    }
 
 
 def _derived(unit: Unit, label: str | None) -> dict[str, Any]:
@@ -93,7 +100,7 @@ def report_json_schema() -> dict[str, Any]:
         "start": {"type": "string", "format": "date"},
     }
     for item in ROW_ADDITIVE:
-        schema = _additive(item.kind, item.label)
+        schema = _additive(item)
         if item.name == "target":  # set or not
             schema = {"anyOf": [schema, {"type": "null"}]}
         row[item.name] = {**schema, "description": item.help.en}

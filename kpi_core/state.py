@@ -19,6 +19,7 @@ from kpi_core.periods import (
     slot_of,
     slot_start,
 )
+from kpi_rules.vocabulary import TargetMetric
 
 BUCKET_KINDS: tuple[str, ...] = ("slot", *PERIOD_KINDS)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -94,7 +95,8 @@ class RepState:
     buckets: dict[str, dict[Any, Agg]] = field(
         default_factory=lambda: {k: {} for k in BUCKET_KINDS}
     )
-    targets: dict[tuple[str, date], tuple[datetime, str, Decimal]] = field(default_factory=dict)
+    # (metric, period kind, period start) -> (event time, event id, amount): latest by event time.
+    targets: dict[tuple[str, str, date], tuple[datetime, str, Decimal]] = field(default_factory=dict)
     deals: dict[str, DealState] = field(default_factory=dict)
     # event_id -> wall-clock hour (epoch // 3600) it was first seen. The ids are stored in
     # append-only chunks per hour (`seen_field`), so a save rewrites at most one small chunk.
@@ -136,7 +138,7 @@ class RepState:
             for key in [k for k in buckets if k < oldest]:
                 del buckets[key]
                 touched.add(bucket_field(kind, key))
-        for tkey in [k for k in self.targets if k[1] < horizon.oldest[k[0]]]:
+        for tkey in [k for k in self.targets if k[2] < horizon.oldest[k[1]]]:
             del self.targets[tkey]
             touched.add(target_field(*tkey))
         for deal_id in [
@@ -196,8 +198,14 @@ def bucket_field(kind: str, key: Any) -> str:
     return f"b|{kind}|{key}"
 
 
-def target_field(kind: str, start: date) -> str:
-    return f"t|{kind}|{start}"
+def target_field(metric: str, kind: str, start: date) -> str:
+    """A revenue target keeps the name it had before targets had metrics: `t|month|2026-03-01`."""
+    if metric == REVENUE:
+        return f"t|{kind}|{start}"
+    return f"t|{kind}|{start}|{metric}"
+
+
+REVENUE = TargetMetric.REVENUE.value
 
 
 def deal_field(deal_id: str) -> str:

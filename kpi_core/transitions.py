@@ -15,8 +15,11 @@ from kpi_core.events import (
     DealStageChanged,
     DealWon,
     Event,
+    LeadCreated,
     QuoteSent,
     Rejection,
+    SpendRecorded,
+    SurveyCompleted,
     TargetSet,
     VisitCompleted,
 )
@@ -31,10 +34,16 @@ from kpi_core.state import (
     deal_field,
     target_field,
 )
-from kpi_rules.vocabulary import Reason
+from kpi_rules.vocabulary import Reason, SpendCategory, SurveyKind
 
 Contribution = tuple[datetime, str, str | None, Any]
 DealEvent = DealCreated | DealStageChanged | DealWon | DealLost | VisitCompleted | QuoteSent
+# Events whose deal_id feeds the deal's facts (a survey may name a deal too: it does not).
+DEAL_EVENTS = (DealCreated, DealStageChanged, DealWon, DealLost, VisitCompleted, QuoteSent)
+SURVEY_MARK = "\x1fsurvey\x1f"  # survey ids share the seen-id memory; never equal an event id
+CSAT_SATISFIED = 4  # CSAT 4-5 of 5 is satisfied
+NPS_PROMOTER = 9  # NPS 9-10 promotes, 0-6 detracts
+NPS_DETRACTOR = 6
 Fact = TypeVar("Fact", bound=tuple[Any, ...])
 
 
@@ -88,6 +97,13 @@ def apply_event(state: RepState, event: Event, ctx: Context) -> bool:
     deal = state.deals.get(deal_id) if deal_id is not None else None
     if deal is not None and event_id in deal.ids:
         return False
+    if isinstance(event, SurveyCompleted):
+        # A repeated survey_id counts once, like an event_id (a CRM re-sending a response under
+        # a new event id); remembered for the same horizon.
+        survey = SURVEY_MARK + event.survey_id
+        if survey in state.seen:
+            return False
+        state.remember(survey, ctx.wall_epoch)
     state.remember(event_id, ctx.wall_epoch)
     state.touched.add(META_FIELD)
     at: datetime = event.occurred_at
@@ -114,10 +130,40 @@ def apply_event(state: RepState, event: Event, ctx: Context) -> bool:
         for agg in aggs:
             agg.deals_won += 1
             agg.revenue += amount
+        cost = event.cost
+        if cost is not None:
+            margin = amount - cost
+            for agg in aggs:
+                agg.gross_margin += margin
+                agg.costed_revenue += amount
     elif isinstance(event, DealLost):
         for agg in aggs:
             agg.deals_lost += 1
-    if deal_id is not None:
+    elif isinstance(event, SurveyCompleted):
+        score = event.score
+        if event.kind is SurveyKind.CSAT:
+            for agg in aggs:
+                agg.csat_responses += 1
+                agg.csat_satisfied += score >= CSAT_SATISFIED
+        else:
+            for agg in aggs:
+                agg.nps_responses += 1
+                agg.nps_promoters += score >= NPS_PROMOTER
+                agg.nps_detractors += score <= NPS_DETRACTOR
+    elif isinstance(event, LeadCreated):
+        channel = event.channel.value
+        for agg in aggs:
+            agg.leads += 1
+            agg.leads_by_channel[channel] = agg.leads_by_channel.get(channel, 0) + 1
+    elif isinstance(event, SpendRecorded):
+        spent = event.amount
+        if event.category is SpendCategory.MARKETING:
+            for agg in aggs:
+                agg.spend_marketing += spent
+        else:
+            for agg in aggs:
+                agg.spend_sales += spent
+    if deal_id is not None and isinstance(event, DEAL_EVENTS):
         if deal is None:
             deal = state.deals[deal_id] = DealState()
         _apply_deal(state, deal, event, ctx)
@@ -131,7 +177,7 @@ def target_start(event: TargetSet, calendar: Calendar) -> date:
 
 
 def _apply_target(state: RepState, event: TargetSet, calendar: Calendar) -> None:
-    key = (event.period, target_start(event, calendar))
+    key = (event.metric.value, event.period, target_start(event, calendar))
     fact = (event.occurred_at, event.event_id, event.amount)
     current = state.targets.get(key)
     if current is None or fact[:2] > current[:2]:

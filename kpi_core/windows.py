@@ -10,7 +10,8 @@ from kpi_core.aggregates import Agg
 from kpi_core.catalogue import ADDITIVE, Kpi, KpiKind, Surface, on
 from kpi_core.derived import derived_kpis, money, number, pipeline_coverage
 from kpi_core.periods import SLOT_SECONDS, Calendar, shift, slot_of
-from kpi_core.state import Horizon, RepState
+from kpi_core.state import REVENUE, Horizon, RepState
+from kpi_rules.vocabulary import MONEY_METRICS, TargetMetric
 
 
 def seconds(value: Decimal) -> int | float:
@@ -19,14 +20,21 @@ def seconds(value: Decimal) -> int | float:
     return whole if whole == value else float(value)
 
 
-def row_values(agg: Agg, target: Decimal | None) -> dict[str, Any]:
-    """The exact component values of a row (what the derived KPIs are computed from)."""
+def row_values(agg: Agg, targets: dict[str, Decimal]) -> dict[str, Any]:
+    """The exact component values of a row (what the derived KPIs are computed from); `targets`
+    holds the period's target of each metric that has one."""
     values: dict[str, Any] = dict(agg.components())
     for slot in Agg.SLOTS:
         if slot.labelled:
             values[slot.component] = agg.labelled(slot.component)
-    values["target"] = target
+    values["target"] = targets.get(REVENUE)
+    values["metric_target"] = targets
     return values
+
+
+def _target_value(metric: str, amount: Decimal) -> str | int:
+    """A money target as a decimal string, a count target (visits...) as a whole number."""
+    return money(amount) if metric in MONEY_METRICS else int(amount)
 
 
 def additive_values(values: dict[str, Any]) -> dict[str, Any]:
@@ -36,8 +44,11 @@ def additive_values(values: dict[str, Any]) -> dict[str, Any]:
         value = values[item.name]
         if value is None:
             out[item.name] = None
+        elif item.label == "metric":
+            out[item.name] = {k: _target_value(k, v) for k, v in sorted(value.items())}
         elif item.label is not None:
-            out[item.name] = {k: money(v) for k, v in sorted(value.items()) if v}
+            render = money if item.kind is KpiKind.MONEY else int
+            out[item.name] = {k: render(v) for k, v in sorted(value.items()) if v}
         elif item.kind is KpiKind.MONEY:
             out[item.name] = money(value)
         elif item.kind is KpiKind.DURATION:
@@ -54,8 +65,14 @@ class RepView:
     """Read-only KPI rows of one rep at one `now` (the same code serves report and HTTP)."""
 
     def __init__(
-        self, state: RepState, calendar: Calendar, horizon: Horizon, coverage_period: str = "month"
+        self,
+        state: RepState,
+        calendar: Calendar,
+        horizon: Horizon,
+        coverage_period: str = "month",
+        trailing_months: int = 6,
     ):
+        self.trailing_months = trailing_months
         self.state = state
         self.calendar = calendar
         self.horizon = horizon
@@ -63,9 +80,30 @@ class RepView:
         self.coverage_period = coverage_period
 
     # -- building blocks ---------------------------------------------------------------------
-    def target(self, kind: str, start: date) -> Decimal | None:
-        fact = self.state.targets.get((kind, start))
+    def target(self, kind: str, start: date, metric: str = REVENUE) -> Decimal | None:
+        fact = self.state.targets.get((metric, kind, start))
         return None if fact is None else fact[2]
+
+    def targets(self, kind: str, start: date) -> dict[str, Decimal]:
+        """The period's target of every metric that has one, in the vocabulary's order."""
+        found = {m: f[2] for (m, k, s), f in self.state.targets.items() if k == kind and s == start}
+        return {m.value: found[m.value] for m in TargetMetric if m.value in found}
+
+    def trailing(self, kind: str, start: date) -> dict[str, Any]:
+        """Sums of the completed months before the row's end (or now), for trailing KPIs (clv):
+        the last `trailing_months` months wholly before min(now, end of the period)."""
+        end = min(self.now, self.calendar.bounds(kind, start)[1])
+        last = self.calendar.start_of("month", end)  # not complete unless `end` is its start
+        total = Agg()
+        month = last
+        for _ in range(self.trailing_months):
+            month = shift("month", month, -1)
+            if not self.retained("month", month):
+                break
+            bucket = self.state.buckets["month"].get(month)
+            if bucket is not None:
+                total.merge(bucket)
+        return dict(total.components())
 
     def retained(self, kind: str, start: date) -> bool:
         return bool(start >= self.horizon.oldest[kind])
@@ -126,7 +164,6 @@ class RepView:
         compared: Agg | None,
         elapsed: tuple[int, int] | None,
     ) -> dict[str, Any]:
-        target = self.target(kind, start)
         row: dict[str, Any] = {
             "rep_id": self.state.rep_id,
             "team": self.state.team,
@@ -134,10 +171,13 @@ class RepView:
             "period": kind,
             "start": start.isoformat(),
         }
-        values = row_values(agg, target)
+        values = row_values(agg, self.targets(kind, start))
         row.update(additive_values(values))
         row["derived"] = derived_kpis(
-            values, None if compared is None else compared.components(), elapsed
+            values,
+            None if compared is None else compared.components(),
+            elapsed,
+            self.trailing(kind, start),
         )
         return row
 
@@ -178,7 +218,7 @@ class RepView:
     def starts(self, kind: str) -> list[date]:
         """Retained periods of `kind` with any data or a target, oldest first."""
         keys = {k for k, agg in self.state.buckets[kind].items() if not agg.is_empty()}
-        keys.update(start for (k, start) in self.state.targets if k == kind)
+        keys.update(start for (_, k, start) in self.state.targets if k == kind)
         return sorted(k for k in keys if self.retained(kind, k))
 
     def windows(self, kind: str) -> dict[str, Any]:

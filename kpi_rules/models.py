@@ -6,7 +6,7 @@ from decimal import Decimal
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from kpi_rules.vocabulary import PeriodKind, Scope, Severity
 
@@ -162,6 +162,59 @@ class AlertRules(_Strict):
         return tuple(kind for kind in PERIOD_KINDS if kind in wanted)
 
 
+class Customers(_Strict):
+    """Customer KPIs (contract section 3.1): when a customer churns, is at risk, is forgotten."""
+
+    churn_after_days: int = Field(
+        default=90, ge=1, le=3660, description="days without a purchase after which a customer churns"
+    )
+    at_risk_after_days: int = Field(
+        default=45,
+        ge=1,
+        le=3660,
+        description="days without a purchase or visit after which an active customer is at risk",
+    )
+    clv_trailing_months: int = Field(
+        default=6, ge=1, le=60, description="completed months the customer lifetime value is taken over"
+    )
+    customer_keep_days: int = Field(
+        default=1100,
+        ge=1,
+        le=36600,
+        description="how long a customer with no purchase is remembered; older purchases, visits "
+        "and quotes are ignored on the customer side (counted, not dead-lettered: the rep side "
+        "judges the event)",
+    )
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Customers:
+        if self.at_risk_after_days >= self.churn_after_days:
+            raise ValueError(
+                f"customers.at_risk_after_days ({self.at_risk_after_days}) must be below "
+                f"customers.churn_after_days ({self.churn_after_days}): a customer is at risk "
+                "before it churns"
+            )
+        if self.customer_keep_days < self.churn_after_days:
+            raise ValueError(
+                f"customers.customer_keep_days ({self.customer_keep_days}) must be at least "
+                f"customers.churn_after_days ({self.churn_after_days}): a customer is remembered at "
+                "least until it churns"
+            )
+        return self
+
+
+class Targets(_Strict):
+    """Targets by scope and metric (contract section 3.3)."""
+
+    allocation_tolerance_pct: Decimal = Field(
+        default=Decimal(1),
+        ge=0,
+        le=100,
+        description="SalesTargetAllocationGap fires when a scope's target and the sum of its "
+        "members' (or of its periods') differ by more than this % of the scope's target",
+    )
+
+
 class Rules(_Strict):
     """The whole rules file. `timezone`, `currency`, `fx` and `stages` are fixed by the contract."""
 
@@ -175,6 +228,8 @@ class Rules(_Strict):
     dedupe_horizon_hours: int = Field(default=168, ge=1, le=24 * 400)
     max_event_bytes: int = Field(default=65536, ge=256, le=10 * 1024 * 1024)
     locale: Literal["en", "zh-CN"] = "en"
+    customers: Customers = Customers()
+    targets: Targets = Targets()
     alerts: AlertRules = AlertRules()
 
     @field_validator("timezone")

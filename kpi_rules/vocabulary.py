@@ -16,6 +16,9 @@ class EventType(StrEnum):
     VISIT_COMPLETED = "visit.completed"
     QUOTE_SENT = "quote.sent"
     TARGET_SET = "target.set"
+    SURVEY_COMPLETED = "survey.completed"
+    LEAD_CREATED = "lead.created"
+    SPEND_RECORDED = "spend.recorded"
 
 
 class Topic(StrEnum):
@@ -25,6 +28,9 @@ class Topic(StrEnum):
     VISITS = "visits"
     QUOTES = "quotes"
     TARGETS = "targets"
+    SURVEYS = "surveys"
+    LEADS = "leads"
+    SPEND = "spend"
     DEADLETTER = "deadletter"
 
 
@@ -37,6 +43,9 @@ TOPIC_OF: dict[EventType, Topic] = {
     EventType.VISIT_COMPLETED: Topic.VISITS,
     EventType.QUOTE_SENT: Topic.QUOTES,
     EventType.TARGET_SET: Topic.TARGETS,
+    EventType.SURVEY_COMPLETED: Topic.SURVEYS,
+    EventType.LEAD_CREATED: Topic.LEADS,
+    EventType.SPEND_RECORDED: Topic.SPEND,
 }
 #: Topics a worker consumes, in a stable order (every topic some event type arrives on).
 INPUT_TOPICS: tuple[Topic, ...] = tuple(dict.fromkeys(TOPIC_OF.values()))
@@ -68,6 +77,41 @@ class PeriodKind(StrEnum):
 
 #: Periods a target may be set for.
 TARGET_PERIODS: tuple[PeriodKind, ...] = (PeriodKind.MONTH, PeriodKind.QUARTER, PeriodKind.YEAR)
+
+
+class TargetMetric(StrEnum):
+    """What a target is set for (contract section 3.3): money metrics need a currency."""
+
+    REVENUE = "revenue"
+    GROSS_MARGIN = "gross_margin"
+    VISITS = "visits"
+    DEALS_WON = "deals_won"
+    NEW_CUSTOMERS = "new_customers"
+
+
+MONEY_METRICS: frozenset[TargetMetric] = frozenset({TargetMetric.REVENUE, TargetMetric.GROSS_MARGIN})
+
+
+class DealType(StrEnum):
+    NEW_BUSINESS = "new_business"
+    EXPANSION = "expansion"
+    RENEWAL = "renewal"
+
+
+class SurveyKind(StrEnum):
+    """CSAT on a 1-5 scale, NPS on 0-10."""
+
+    CSAT = "csat"
+    NPS = "nps"
+
+
+#: The inclusive score scale of each survey kind.
+SURVEY_SCALES: dict[SurveyKind, tuple[int, int]] = {SurveyKind.CSAT: (1, 5), SurveyKind.NPS: (0, 10)}
+
+
+class SpendCategory(StrEnum):
+    MARKETING = "marketing"
+    SALES = "sales"
 
 
 class Window(StrEnum):

@@ -35,6 +35,7 @@ _WITH_MONEY = frozenset(
         EventType.DEAL_WON,
         EventType.QUOTE_SENT,
         EventType.TARGET_SET,
+        EventType.SPEND_RECORDED,
     }
 )
 _TYPE_LIST = ", ".join(EventType)
@@ -144,27 +145,44 @@ def _decode(obj: Mapping[str, Any], rules: Rules) -> Event:
             + ", ".join(rules.stages),
         )
     if kind in _WITH_MONEY:
-        currency = event.currency
-        if currency != rules.currency:
-            if event.amount is None:  # deal.stage_changed without a new value: no money at all
-                event.__dict__["currency"] = None
-            elif currency is None:  # deal.stage_changed: the amount is in the base currency
-                event.__dict__["currency"] = rules.currency
-            else:
-                rate = rules.fx.get(currency)
-                if rate is None:
-                    allowed = ", ".join([rules.currency, *sorted(rules.fx)])
-                    raise Rejection(
-                        Reason.CURRENCY_MISMATCH,
-                        f"currency: {currency} is neither the base currency {rules.currency} nor "
-                        f"has a rate in the rules file fx; expected one of {allowed}",
-                    )
-                # The event was built just above and is not shared yet: set the two fields in
-                # place rather than through model_copy (which costs more than the validation).
-                fields = event.__dict__
-                fields["amount"] = EXACT.multiply(event.amount, rate)
-                fields["currency"] = rules.currency
+        _to_base_currency(kind, event, rules)
     return event  # type: ignore[no-any-return]
+
+
+def _to_base_currency(kind: str, event: Any, rules: Rules) -> None:
+    """Check the currency and convert the event's money into the base currency, in place (the
+    event was built just above and is not shared yet: cheaper than model_copy)."""
+    currency = event.currency
+    fields = event.__dict__
+    if kind == EventType.DEAL_WON and event.cost_currency not in (None, currency):
+        raise Rejection(
+            Reason.CURRENCY_MISMATCH,
+            f"cost_currency: {event.cost_currency} is not the deal's currency {currency}; send "
+            "the cost in the deal's currency",
+        )
+    if currency == rules.currency:
+        return
+    if event.amount is None:  # deal.stage_changed without a new value: no money at all
+        fields["currency"] = None
+        return
+    if currency is None:
+        if kind != EventType.TARGET_SET:  # deal.stage_changed: the amount is in the base currency
+            fields["currency"] = rules.currency
+        return  # a target of a count (visits, deals_won, new_customers) has no currency
+    rate = rules.fx.get(currency)
+    if rate is None:
+        allowed = ", ".join([rules.currency, *sorted(rules.fx)])
+        raise Rejection(
+            Reason.CURRENCY_MISMATCH,
+            f"currency: {currency} is neither the base currency {rules.currency} nor "
+            f"has a rate in the rules file fx; expected one of {allowed}",
+        )
+    fields["amount"] = EXACT.multiply(event.amount, rate)
+    if kind == EventType.DEAL_WON and event.cost is not None:
+        fields["cost"] = EXACT.multiply(event.cost, rate)
+        if event.cost_currency is not None:
+            fields["cost_currency"] = rules.currency
+    fields["currency"] = rules.currency
 
 
 _PRIORITY: dict[str, int] = {Reason.NAIVE_TIMESTAMP: 0, Reason.NEGATIVE_AMOUNT: 1}
@@ -196,7 +214,11 @@ def _describe(error: Any) -> str:
     if kind == "string_pattern_mismatch":
         if field.endswith("currency"):
             return f"{field}: expected an ISO 4217 code of three capital letters; got {got}"
+        if field == "rep_id":
+            return f"{field}: must not be blank or hold control characters; got {got}"
         return f"{field}: must not be blank; got {got}"
+    if kind == "rule":  # a rule across fields: its message names the field
+        return msg
     if kind.startswith(("money_", "timestamp_", "date_", "label_")) or kind in _PRIORITY:
         return f"{field}: {msg}"
     msg = msg[:1].lower() + msg[1:]

@@ -233,6 +233,17 @@ _MONEY_SCHEMA: dict[str, Any] = {
 }
 _TIMESTAMP_SCHEMA: dict[str, Any] = {"type": "string", "format": "date-time"}
 
+# A rep id is also a Redis key part and a Prometheus label: no control characters (the worker's
+# own scope states use them in their keys, so they can never collide with a rep).
+RepId = Annotated[
+    str,
+    StringConstraints(
+        strict=True,
+        min_length=1,
+        max_length=MAX_ID_CHARS,
+        pattern=r"^[^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f][^\x00-\x1f\x7f]*$",
+    ),
+]
 Id = Annotated[
     str,
     StringConstraints(strict=True, min_length=1, max_length=MAX_ID_CHARS, pattern=r"\S"),
@@ -248,6 +259,7 @@ PeriodStart = Annotated[
     date, PlainValidator(_period_start), WithJsonSchema({"type": "string", "format": "date"})
 ]
 Currency = Annotated[str, StringConstraints(strict=True, pattern=r"^[A-Z]{3}$")]
+Score = Annotated[int, Field(strict=True, ge=0, le=10)]
 Stage = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=MAX_ID_CHARS)]
 Duration = Annotated[int, Field(strict=True, ge=0, le=MAX_DURATION_MINUTES)]
 

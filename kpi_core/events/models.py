@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, model_validator
+from pydantic_core import PydanticCustomError
 
 from kpi_core.events.fields import (
     MAX_DURATION_MINUTES,
@@ -19,11 +21,25 @@ from kpi_core.events.fields import (
     Label,
     Money,
     PeriodStart,
+    RepId,
+    Score,
     Stage,
     Timestamp,
     id_field,
 )
-from kpi_rules.vocabulary import TARGET_PERIODS, Channel, EventType, values
+from kpi_rules.vocabulary import (
+    MONEY_METRICS,
+    SURVEY_SCALES,
+    TARGET_PERIODS,
+    Channel,
+    DealType,
+    EventType,
+    Scope,
+    SpendCategory,
+    SurveyKind,
+    TargetMetric,
+    values,
+)
 
 CHANNELS = values(Channel)
 EVENT_TYPES = values(EventType)
@@ -31,8 +47,20 @@ EVENT_TYPES = values(EventType)
 TargetPeriod = Literal["month", "quarter", "year"]
 if TargetPeriod.__args__ != values(TARGET_PERIODS):  # type: ignore[attr-defined]  # pragma: no cover
     raise AssertionError("TargetPeriod must list vocabulary.TARGET_PERIODS")
-# Inline in the JSON Schema (no $defs): one self-contained schema file per event type.
-ChannelField = Annotated[Channel, WithJsonSchema({"type": "string", "enum": list(CHANNELS)})]
+TARGET_METRICS = values(TargetMetric)
+
+
+def _inline(enum: type[StrEnum]) -> WithJsonSchema:
+    """Inline in the JSON Schema (no $defs): one self-contained schema file per event type."""
+    return WithJsonSchema({"type": "string", "enum": list(values(enum))})
+
+
+ChannelField = Annotated[Channel, _inline(Channel)]
+TargetMetricField = Annotated[TargetMetric, _inline(TargetMetric)]
+ScopeField = Annotated[Scope, _inline(Scope)]
+SurveyKindField = Annotated[SurveyKind, _inline(SurveyKind)]
+SpendCategoryField = Annotated[SpendCategory, _inline(SpendCategory)]
+DealTypeField = Annotated[DealType, _inline(DealType)]
 
 _AMOUNT = (
     f"Exact decimal amount >= 0 (JSON number or numeric string), at most {MONEY_MAX_DIGITS} digits "
@@ -63,7 +91,9 @@ class BaseEvent(BaseModel):
         description="Event time, RFC 3339 with a UTC offset (e.g. 2026-03-01T10:00:00+00:00 or "
         "...Z); a timestamp without offset is rejected `naive_timestamp`"
     )
-    rep_id: Id = id_field("The sales rep the event belongs to")
+    # Required on most types (RepEvent); declared here so that it keeps its place among the
+    # common fields (CSV-mapped events are written in field order).
+    rep_id: RepId | None = Field(default=None, description="The sales rep the event belongs to")
     team: Label = Field(
         default=UNKNOWN,
         description=f"Team of the rep, at most {MAX_LABEL_CHARS} characters; missing, null or "
@@ -76,7 +106,13 @@ class BaseEvent(BaseModel):
     )
 
 
-class DealCreated(BaseEvent):
+class RepEvent(BaseEvent):
+    """An event that belongs to a rep (every type but spend and scoped targets, where it is optional)."""
+
+    rep_id: RepId = id_field("The sales rep the event belongs to")
+
+
+class DealCreated(RepEvent):
     """A new deal (lead) was opened."""
 
     model_config = ConfigDict(title="deal.created")
@@ -90,7 +126,7 @@ class DealCreated(BaseEvent):
     channel: ChannelField = Field(description="Contact method: " + ", ".join(CHANNELS))
 
 
-class DealStageChanged(BaseEvent):
+class DealStageChanged(RepEvent):
     """A deal moved to another open stage; the latest stage by event time wins."""
 
     model_config = ConfigDict(title="deal.stage_changed")
@@ -108,7 +144,7 @@ class DealStageChanged(BaseEvent):
     )
 
 
-class DealWon(BaseEvent):
+class DealWon(RepEvent):
     """A deal was won: counts as revenue in the period of `occurred_at`."""
 
     model_config = ConfigDict(title="deal.won")
@@ -128,9 +164,22 @@ class DealWon(BaseEvent):
         description="Optional creation time of the deal, RFC 3339 with offset (naive is rejected "
         "`naive_timestamp`); used for the cycle length when `deal.created` was never seen",
     )
+    cost: Money | None = Field(
+        default=None,
+        description="Optional cost of what was sold, in the deal's currency (for gross margin). "
+        + _AMOUNT,
+    )
+    cost_currency: Currency | None = Field(
+        default=None,
+        description="Optional; when given it must equal `currency` (a cost is in the deal's "
+        "currency), else rejected `currency_mismatch`",
+    )
+    deal_type: DealTypeField | None = Field(
+        default=None, description="Optional: new_business, expansion or renewal"
+    )
 
 
-class DealLost(BaseEvent):
+class DealLost(RepEvent):
     """A deal was lost."""
 
     model_config = ConfigDict(title="deal.lost")
@@ -140,7 +189,7 @@ class DealLost(BaseEvent):
     customer_id: Id = id_field("The customer (never exported as a label)")
 
 
-class VisitCompleted(BaseEvent):
+class VisitCompleted(RepEvent):
     """A sales visit took place (SVT)."""
 
     model_config = ConfigDict(title="visit.completed")
@@ -159,7 +208,7 @@ class VisitCompleted(BaseEvent):
     )
 
 
-class QuoteSent(BaseEvent):
+class QuoteSent(RepEvent):
     """A quote was sent to the customer for a deal."""
 
     model_config = ConfigDict(title="quote.sent")
@@ -172,12 +221,24 @@ class QuoteSent(BaseEvent):
     currency: Currency = Field(description=_CURRENCY)
 
 
+_SCOPED_REP = (
+    "The rep the {what} belongs to; optional: without it the {what} belongs to the team (`team` "
+    "required)"
+)
+
+
 class TargetSet(BaseEvent):
-    """A rep's revenue target for one period; the latest by event time wins."""
+    """A target for one period, for a rep, a team, a region or the company (contract section 3.3);
+    the latest revision by event time wins."""
 
     model_config = ConfigDict(title="target.set")
 
     type: Literal[EventType.TARGET_SET] = Field(description="Always `target.set`")
+    rep_id: RepId | None = Field(
+        default=None,
+        description="The rep, for a rep target (the default scope); absent for a team, region or "
+        "company target",
+    )
     period: TargetPeriod = Field(
         description="Kind of period the target is for: month, quarter or year"
     )
@@ -185,12 +246,113 @@ class TargetSet(BaseEvent):
         description="A date (YYYY-MM-DD) in the business calendar; the target applies to the "
         "period of kind `period` that contains it (normally its first day)"
     )
-    amount: Money = Field(description="Revenue target. " + _AMOUNT)
+    amount: Money = Field(
+        description="The target: an amount of money for revenue and gross_margin, a whole number "
+        "for visits, deals_won and new_customers. " + _AMOUNT
+    )
+    currency: Currency | None = Field(
+        default=None, description="Required for money metrics (revenue, gross_margin). " + _CURRENCY
+    )
+    metric: TargetMetricField = Field(
+        default=TargetMetric.REVENUE, description="What the target is for: " + ", ".join(TARGET_METRICS)
+    )
+    scope: ScopeField = Field(
+        default=Scope.REP,
+        description="Whose target: rep (default; `rep_id` required), team (`team` names it), "
+        "region (`region` names it) or company; a team, region or company target has no `rep_id`",
+    )
+
+    @model_validator(mode="after")
+    def _scope_and_units(self) -> TargetSet:
+        scope, metric = self.scope, self.metric
+        if scope is Scope.REP and self.rep_id is None:
+            raise _rule("rep_id: required for a rep target (scope rep, the default)")
+        if scope is not Scope.REP and self.rep_id is not None:
+            raise _rule(f"rep_id: a {scope} target names no rep; leave rep_id out")
+        if scope is Scope.TEAM and self.team == UNKNOWN:
+            raise _rule("team: required for a team target (it names the team)")
+        if scope is Scope.REGION and self.region == UNKNOWN:
+            raise _rule("region: required for a region target (it names the region)")
+        if metric in MONEY_METRICS:
+            if self.currency is None:
+                raise _rule(f"currency: required for a {metric} target (an amount of money)")
+        elif self.amount != self.amount.to_integral_value():
+            raise _rule(f"amount: a {metric} target is a whole number; got {self.amount}")
+        return self
+
+
+class SurveyCompleted(RepEvent):
+    """A customer answered a satisfaction survey: CSAT (1-5) or NPS (0-10)."""
+
+    model_config = ConfigDict(title="survey.completed")
+
+    type: Literal[EventType.SURVEY_COMPLETED] = Field(description="Always `survey.completed`")
+    survey_id: Id = id_field("The survey response; a repeated survey_id counts once, like an event_id")
+    customer_id: Id = id_field("The customer who answered (never exported as a label)")
+    deal_id: Id | None = Field(default=None, description="Optional deal the survey was about")
+    kind: SurveyKindField = Field(description="csat (a 1-5 scale) or nps (0-10)")
+    score: Score = Field(description="An integer on the kind's scale: csat 1-5, nps 0-10")
+
+    @model_validator(mode="after")
+    def _on_scale(self) -> SurveyCompleted:
+        low, high = SURVEY_SCALES[self.kind]
+        if not low <= self.score <= high:
+            raise _rule(f"score: {self.score} is off the {self.kind} scale {low}-{high}")
+        return self
+
+
+class LeadCreated(RepEvent):
+    """A new lead came in (counted per rep and contact method)."""
+
+    model_config = ConfigDict(title="lead.created")
+
+    type: Literal[EventType.LEAD_CREATED] = Field(description="Always `lead.created`")
+    lead_id: Id = id_field("The lead")
+    channel: ChannelField = Field(description="Contact method: " + ", ".join(CHANNELS))
+    customer_id: Id | None = Field(
+        default=None, description="Optional customer (never exported as a label)"
+    )
+
+
+class SpendRecorded(BaseEvent):
+    """A cost of selling (marketing or sales) incurred on the day of `occurred_at`, by a rep or by
+    a team (no `rep_id`)."""
+
+    model_config = ConfigDict(title="spend.recorded")
+
+    type: Literal[EventType.SPEND_RECORDED] = Field(description="Always `spend.recorded`")
+    rep_id: RepId | None = Field(default=None, description=_SCOPED_REP.format(what="spend"))
+    spend_id: Id = id_field("The spend record")
+    amount: Money = Field(description="The cost. " + _AMOUNT)
     currency: Currency = Field(description=_CURRENCY)
+    category: SpendCategoryField = Field(description="marketing or sales")
+    channel: ChannelField | None = Field(
+        default=None, description="Optional contact method the spend paid for: " + ", ".join(CHANNELS)
+    )
+
+    @model_validator(mode="after")
+    def _owner(self) -> SpendRecorded:
+        if self.rep_id is None and self.team == UNKNOWN:
+            raise _rule("team: required when rep_id is absent (the spend belongs to the team)")
+        return self
+
+
+def _rule(message: str) -> PydanticCustomError:
+    """A rule across fields, rejected `schema`; the message names the field first."""
+    return PydanticCustomError("rule", message)
 
 
 Event = Annotated[
-    DealCreated | DealStageChanged | DealWon | DealLost | VisitCompleted | QuoteSent | TargetSet,
+    DealCreated
+    | DealStageChanged
+    | DealWon
+    | DealLost
+    | VisitCompleted
+    | QuoteSent
+    | TargetSet
+    | SurveyCompleted
+    | LeadCreated
+    | SpendRecorded,
     Field(discriminator="type"),
 ]
 
@@ -202,6 +364,9 @@ EVENT_MODELS: dict[EventType, type[BaseEvent]] = {
     EventType.VISIT_COMPLETED: VisitCompleted,
     EventType.QUOTE_SENT: QuoteSent,
     EventType.TARGET_SET: TargetSet,
+    EventType.SURVEY_COMPLETED: SurveyCompleted,
+    EventType.LEAD_CREATED: LeadCreated,
+    EventType.SPEND_RECORDED: SpendRecorded,
 }
 if tuple(EVENT_MODELS) != tuple(EventType):  # pragma: no cover - caught at import, in every test
     raise AssertionError("EVENT_MODELS must list every EventType, in order")

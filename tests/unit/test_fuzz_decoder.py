@@ -17,6 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from kpi_core.events import EVENT_TYPES, REASONS, BaseEvent, Rejection, decode_event, example_events
+from kpi_core.owners import owner_key
 from kpi_rules import load_rules
 
 RULES = load_rules()  # the packaged rules file: max_event_bytes 65536, as a worker runs it
@@ -118,7 +119,7 @@ def check(raw: Any) -> str | None:
         return exc.reason
     assert isinstance(event, BaseEvent), type(event)
     assert event.type in EVENT_TYPES
-    assert 1 <= len(event.rep_id) <= 128 and 1 <= len(event.event_id) <= 128
+    assert 1 <= len(owner_key(event)) <= 140 and 1 <= len(event.event_id) <= 128
     return None
 
 

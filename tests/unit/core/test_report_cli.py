@@ -30,6 +30,28 @@ ADDITIVE = {
     "first_response_seconds_sum",
     "first_response_seconds_count",
     "target",
+    # contract section 3, margin, leads, spend and satisfaction
+    "gross_margin",
+    "costed_revenue",
+    "leads",
+    "leads_by_channel",
+    "spend_marketing",
+    "spend_sales",
+    "csat_responses",
+    "csat_satisfied",
+    "nps_responses",
+    "nps_promoters",
+    "nps_detractors",
+    # contract section 3.1, customers
+    "new_customers",
+    "buying_customers",
+    "returning_customers",
+    "reactivated_customers",
+    "churned_customers",
+    "active_customers_start",
+    "retained_customers",
+    # section 3.3: the target of every metric (labelled `metric`)
+    "metric_target",
 }
 ROW_KEYS = {"rep_id", "team", "region", "period", "start", *ADDITIVE, "derived"}
 DERIVED = {
@@ -44,6 +66,20 @@ DERIVED = {
     "attainment_pct",
     "projected_attainment_pct",
     "visits_per_win",
+    "gross_margin_pct",
+    "cost_coverage_pct",
+    "cost_per_lead",
+    "lead_to_deal_pct",
+    "cost_of_sales_pct",
+    "cac",
+    "csat_pct",
+    "nps",
+    "retention_pct",
+    "churn_pct",
+    "repurchase_pct",
+    "clv",
+    "attainment_by_metric_pct",
+    "projected_by_metric_pct",
 }
 PIPE_KEYS = {"rep_id", "team", "region", "open_deals", "open_pipeline", "weighted_pipeline"}
 # The code adds the snapshot KPI `pipeline_coverage` (contract section 3) to PIPE.
@@ -145,6 +181,9 @@ def test_table(events_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
         "q2c%",
         "cycle",
         "d",
+        "margin%",
+        "churn%",
+        "csat%",
     ]
     assert set(lines[1].replace(" ", "")) == {"-"}
     month = next(line for line in lines if "month" in line and "rep-1" in line)
