@@ -60,14 +60,20 @@ def build_parser() -> argparse.ArgumentParser:
         "--rate", type=float, default=50.0, help="events per second; 0 = as fast as possible"
     )
     simulate.add_argument(
-        "--count", type=int, default=0, help="stop after N events (0 = run until stopped)"
+        "--count",
+        type=int,
+        default=0,
+        help="stop after N events (0 = run until stopped; with --output, the history alone)",
     )
     simulate.add_argument("--seed", type=int, default=1)
     simulate.add_argument(
         "--days", type=int, default=0, help="backfill N days of history first (sent at full speed)"
     )
     simulate.add_argument(
-        "--history-per-hour", type=float, default=40.0, help="history events per business hour"
+        "--history-per-hour",
+        type=float,
+        default=40.0,
+        help="events per business hour of all reps together; targets follow this pace",
     )
     simulate.add_argument(
         "--output", type=Path, default=None, help="write JSONL to a file instead of Kafka"
@@ -99,6 +105,19 @@ def build_parser() -> argparse.ArgumentParser:
         "--clock", choices=("wall", "event"), default=None, help="KPI clock (KPI_CLOCK)"
     )
     _add_rules(report)
+
+    alerts = sub.add_parser("alerts", help="receive Alertmanager's notifications")
+    alerts_sub = alerts.add_subparsers(dest="alerts_command", required=True, metavar="ACTION")
+    listen = alerts_sub.add_parser(
+        "listen",
+        help="print each alert Alertmanager sends as one readable line (where "
+        "alerts.notify.webhook_url of the rules file points, by default)",
+    )
+    listen.add_argument("--host", default=None, help="address to listen on (default: the webhook URL's)")
+    listen.add_argument("--port", type=int, default=None, help="port (default: the webhook URL's, 5001)")
+    listen.add_argument("--path", default=None, help="path (default: the webhook URL's, /hook)")
+    listen.add_argument("--json", action="store_true", help="print each alert as a JSON line")
+    _add_rules(listen)
 
     rules = sub.add_parser("rules", help="generate Prometheus rules and Grafana dashboards")
     rules.add_argument("--out", type=Path, default=Path("."), help="repository root to write into")
@@ -148,8 +167,8 @@ def _dev(args: argparse.Namespace) -> int:
 
 
 def _worker(args: argparse.Namespace) -> int:
-    from streams.settings import load_settings
     from streams.app import run_worker
+    from streams.settings import load_settings
 
     settings = load_settings(web_port=args.web_port, clock=args.clock, rules=_rules_path(args))
     rules = load_rules(settings.rules)
@@ -157,8 +176,8 @@ def _worker(args: argparse.Namespace) -> int:
 
 
 def _simulate(args: argparse.Namespace) -> int:
-    from streams.settings import load_settings
     from kpi_monitor.simulate import run_simulation
+    from streams.settings import load_settings
 
     rules = load_rules(_rules_path(args))
     return run_simulation(load_settings(), rules, args)
@@ -179,6 +198,15 @@ def _publish(args: argparse.Namespace) -> int:
         dry_run=args.dry_run,
         show=args.show_refused,
     )
+
+
+def _alerts(args: argparse.Namespace) -> int:
+    from kpi_monitor.alerts_listen import Endpoint, endpoint_of, run_listen
+
+    rules = load_rules(_rules_path(args))
+    default = endpoint_of(rules.alerts.notify.webhook_url)
+    endpoint = Endpoint(args.host or default.host, args.port or default.port, args.path or default.path)
+    return run_listen(endpoint, rules.locale, args.json)
 
 
 def _rules(args: argparse.Namespace) -> int:
@@ -212,6 +240,7 @@ COMMANDS = {
     "simulate": _simulate,
     "publish": _publish,
     "rules": _rules,
+    "alerts": _alerts,
 }
 
 

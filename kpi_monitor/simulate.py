@@ -13,9 +13,9 @@ from typing import Any
 
 import orjson
 
-from streams.settings import Settings
-from kpi_monitor.traffic import RAW, TrafficGenerator, messy
+from kpi_monitor.traffic import RAW, TrafficGenerator, decline_origin, messy
 from kpi_rules import Rules
+from streams.settings import Settings
 
 TOPIC_OF_TYPE = {"deal": "deals", "visit": "visits", "quote": "quotes", "target": "targets"}
 
@@ -32,14 +32,13 @@ def key_for(event: dict[str, Any]) -> bytes | None:
 
 
 def history(
-    gen: TrafficGenerator, days: int, per_hour: float, now: datetime
+    gen: TrafficGenerator, days: int, now: datetime, origin: datetime
 ) -> Iterator[dict[str, Any]]:
-    """`days` of business-hours history up to `now`; a scenario's change starts halfway."""
+    """`days` of business-hours history up to `now`; a scenario's change starts at `origin`."""
     if days <= 0:
         return
     start = now - timedelta(days=days)
-    origin = now - timedelta(days=days / 2)
-    for event in gen.events(start, per_hour, origin):
+    for event in gen.events(start, origin=origin):
         if datetime.fromisoformat(event["occurred_at"]) > now:
             return
         yield event
@@ -49,8 +48,13 @@ def planned_events(
     rules: Rules, args: argparse.Namespace, now: datetime
 ) -> tuple[Iterator[dict[str, Any]], Iterator[dict[str, Any]]]:
     """(history sent as fast as possible, then live traffic at the requested rate)."""
-    gen = TrafficGenerator(rules, reps=args.reps, seed=args.seed, scenario=args.scenario)
-    past, live = history(gen, args.days, args.history_per_hour, now), _live(gen, now)
+    gen = TrafficGenerator(
+        rules, reps=args.reps, seed=args.seed, scenario=args.scenario, per_hour=args.history_per_hour
+    )
+    # A declining team declines from the start of the current week and month, so the alerts
+    # compare it with a previous period it did not decline in (given --days of history).
+    origin = decline_origin(gen.calendar, now)
+    past, live = history(gen, args.days, now, origin), _live(gen, origin)
     if args.scenario == "messy":
         return messy(past, args.seed), messy(live, args.seed + 1)
     return past, live
@@ -81,12 +85,13 @@ def _live(gen: TrafficGenerator, origin: datetime) -> Iterator[dict[str, Any]]:
 def run_simulation(settings: Settings, rules: Rules, args: argparse.Namespace) -> int:
     past, live = planned_events(rules, args, datetime.now(UTC))
     if args.output is not None:
-        # A file: the history, then (if --count asks for more) live-stamped events.
-        count = args.count or 10_000
+        # A file: the history, then (if --count asks for more) live-stamped events; without
+        # --count, the history alone.
+        count = args.count
         written = 0
         with open(args.output, "wb") as handle:
-            for event in itertools.chain(past, live):
-                if written >= count:
+            for event in itertools.chain(past, live) if count else past:
+                if count and written >= count:
                     break
                 handle.write(encode(event) + b"\n")
                 written += 1
