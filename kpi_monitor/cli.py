@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 from collections.abc import Iterator, Sequence
@@ -156,6 +157,11 @@ def _dev(args: argparse.Namespace) -> int:
     from kpi_monitor import devstack
 
     cfg = devstack.DevConfig.from_env(args.data_dir)
+    if args.rules is not None:
+        # The stack's Prometheus and Alertmanager run what this rules file generates (e.g. the
+        # quick start's short `for:` durations); without --rules, the repository's files.
+        load_rules(args.rules)  # a bad file stops here, with the key named
+        cfg = dataclasses.replace(cfg, rules_file=Path(args.rules).absolute())
     if args.action == "up":
         devstack.dev_up(cfg)
         devstack.print_status(cfg)
