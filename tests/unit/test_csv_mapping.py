@@ -545,9 +545,9 @@ def _columns(**changes: Any) -> dict[str, Any]:
 MAPPING_ERRORS: list[tuple[dict[str, Any], str]] = [
     (
         mapping(colums={}),
-        "colums: unknown key; allowed here: columns, constants, csv, event_id, numbers, timestamps, type",
+        "colums: unknown key; allowed here: columns, constants, csv, event_id, events, lookups, numbers, timestamps, type",
     ),
-    (mapping(type=None), "type: required key is missing"),
+    (mapping(type=None), "type: required (or a list of `events`, each with its type)"),
     (
         mapping(columns=_columns(Stage={"field": "stage", "valuez": {}})),
         "columns.Stage.valuez: unknown key; allowed here: default, field, format, values",
