@@ -8,8 +8,12 @@ import os
 import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from kpi_rules import DEFAULT_RULES_PATH, RulesError, load_rules
+from kpi_rules import DEFAULT_RULES_PATH, Rules, RulesError, load_rules
+
+if TYPE_CHECKING:
+    from kpi_core.engine import KpiEngine
 
 
 def _add_rules(parser: argparse.ArgumentParser) -> None:
@@ -97,10 +101,24 @@ def build_parser() -> argparse.ArgumentParser:
     publish.add_argument(
         "--show-refused", type=int, default=20, metavar="N", help="refused lines shown (default 20)"
     )
+    publish.add_argument(
+        "--clock",
+        choices=("wall", "event"),
+        default="wall",
+        help="dry run: judge too_late as a worker with this KPI_CLOCK would (event: against the "
+        "file's newest event, for a backfill of history)",
+    )
     _add_rules(publish)
 
     report = sub.add_parser("report", help="KPIs from an event file, no services needed")
-    report.add_argument("events", type=Path, help="JSONL file, one event per line ('-' for stdin)")
+    report.add_argument(
+        "events",
+        type=Path,
+        help="JSONL file, one event per line ('-' for stdin), or a CSV export with --mapping",
+    )
+    report.add_argument(
+        "--mapping", type=Path, default=None, help="YAML mapping of a CSV export (as for publish)"
+    )
     report.add_argument("--format", choices=("json", "table", "csv"), default="table")
     report.add_argument(
         "--clock", choices=("wall", "event"), default=None, help="KPI clock (KPI_CLOCK)"
@@ -137,7 +155,9 @@ def _report(args: argparse.Namespace) -> int:
     if mode not in ("wall", "event"):
         raise RulesError(f"KPI_CLOCK must be 'wall' or 'event', got {mode!r}")
     engine = KpiEngine(rules, KpiClock(mode="event" if mode == "event" else "wall"))
-    if str(args.events) == "-":
+    if args.mapping is not None:
+        document = _report_csv(args.events, args.mapping, rules, engine)
+    elif str(args.events) == "-":
         document = build_report(sys.stdin.buffer, engine)
     else:
         path = args.events
@@ -151,6 +171,32 @@ def _report(args: argparse.Namespace) -> int:
     sys.stdout.write(render(document, args.format))
     print(rejected_summary(document), file=sys.stderr)
     return 0
+
+
+def _report_csv(path: Path, mapping_path: Path, rules: Rules, engine: KpiEngine) -> dict[str, Any]:
+    """The report of a CSV export: the same events `publish --mapping` sends, refused rows
+    counted with the rejected by reason."""
+    from collections import Counter
+
+    from kpi_core.report import build_report
+    from kpi_monitor.csv_mapping import load_mapping
+    from kpi_monitor.publish import mapped_lines
+
+    if str(path) == "-" or not path.is_file():
+        raise ValueError(f"--mapping needs a CSV file, got {str(path)!r}")
+    mapping = load_mapping(mapping_path, rules)
+    refused: Counter[str] = Counter()
+
+    def reread() -> Iterator[bytes]:
+        with mapped_lines(path, mapping, rules) as again:
+            yield from again
+
+    with mapped_lines(path, mapping, rules, refused) as lines:
+        document = build_report(lines, engine, reread)
+    rejected: Counter[str] = Counter(document["rejected"])
+    rejected.update(refused)
+    document["rejected"] = dict(sorted(rejected.items()))
+    return document
 
 
 def _dev(args: argparse.Namespace) -> int:
@@ -193,16 +239,17 @@ def _publish(args: argparse.Namespace) -> int:
     from kpi_monitor.publish import run_publish
     from streams.settings import load_settings
 
-    # A JSONL file is sent as it is; mapping a CSV or checking events needs the rules.
-    needs_rules = args.mapping is not None or args.dry_run
+    # The rules map a CSV, check events (dry run), and say which history a wall-clock worker
+    # would reject (the warning before sending).
     return run_publish(
         None if args.dry_run else load_settings(),
         args.file,
         rate=args.rate,
         mapping_path=args.mapping,
-        rules=load_rules(_rules_path(args)) if needs_rules else None,
+        rules=load_rules(_rules_path(args)),
         dry_run=args.dry_run,
         show=args.show_refused,
+        clock=args.clock,
     )
 
 
