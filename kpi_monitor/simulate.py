@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 
-from kpi_monitor.traffic import RAW, TrafficGenerator, decline_origin, messy
+from kpi_monitor.traffic import BUSINESS_HOURS, RAW, TrafficGenerator, decline_origin, messy
 from kpi_rules import Rules
 from streams.settings import Settings
 
@@ -31,17 +31,20 @@ def key_for(event: dict[str, Any]) -> bytes | None:
     return None
 
 
-def history(
-    gen: TrafficGenerator, days: int, now: datetime, origin: datetime
-) -> Iterator[dict[str, Any]]:
-    """`days` of business-hours history up to `now`; a scenario's change starts at `origin`."""
+def history(gen: TrafficGenerator, days: int, now: datetime, origin: datetime) -> Iterator[dict[str, Any]]:
+    """`days` of business-hours history up to `now`; a scenario's change starts at `origin`.
+    The generator runs a deal cycle's worth of weeks before that unseen, so that the history
+    starts with a pipeline already filled (else its first weeks would sell too little)."""
     if days <= 0:
         return
     start = now - timedelta(days=days)
-    for event in gen.events(start, origin=origin):
-        if datetime.fromisoformat(event["occurred_at"]) > now:
+    warm_up = timedelta(hours=gen.funnel.cycle_hours * 7 / (5 * BUSINESS_HOURS))  # business -> calendar
+    for event in gen.events(start - warm_up, origin=origin):
+        at = datetime.fromisoformat(event["occurred_at"])
+        if at > now:
             return
-        yield event
+        if at >= start or event["type"] == "target.set":  # the targets of the first month too
+            yield event
 
 
 def planned_events(
