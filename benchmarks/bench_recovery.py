@@ -77,8 +77,8 @@ def history_events(reps: int, days: int, per_rep_day: float) -> list[bytes]:
     from kpi_rules import load_rules
 
     now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=1)
-    gen = TrafficGenerator(load_rules(), reps=reps, seed=23)
-    return [orjson.dumps(e) for e in history(gen, days, reps * per_rep_day / 10, now)]
+    gen = TrafficGenerator(load_rules(), reps=reps, seed=23, per_hour=reps * per_rep_day / 10)
+    return [orjson.dumps(e) for e in history(gen, days, now, now)]
 
 
 def _snapshot(worker: WorkerProcess, reps: list[str]) -> dict[str, tuple[int, Any]]:

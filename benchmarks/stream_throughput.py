@@ -42,9 +42,9 @@ def make_events(count: int, reps: int, now: datetime = HISTORY_NOW, days: int = 
     from kpi_monitor.traffic import TrafficGenerator
     from kpi_rules import load_rules
 
-    gen = TrafficGenerator(load_rules(), reps=reps, seed=11)
+    gen = TrafficGenerator(load_rules(), reps=reps, seed=11, per_hour=max(count / 600, 50))
     out = []
-    for event in history(gen, days, max(count / 600, 50), now):
+    for event in history(gen, days, now, now):
         out.append(orjson.dumps(event))
         if len(out) == count:
             break

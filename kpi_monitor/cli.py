@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from kpi_rules import DEFAULT_RULES_PATH, RulesError, load_rules
+from kpi_rules import DEFAULT_RULES_PATH, Rules, RulesError, load_rules
+
+if TYPE_CHECKING:
+    from kpi_core.engine import KpiEngine
 
 
 def _add_rules(parser: argparse.ArgumentParser) -> None:
@@ -60,14 +65,20 @@ def build_parser() -> argparse.ArgumentParser:
         "--rate", type=float, default=50.0, help="events per second; 0 = as fast as possible"
     )
     simulate.add_argument(
-        "--count", type=int, default=0, help="stop after N events (0 = run until stopped)"
+        "--count",
+        type=int,
+        default=0,
+        help="stop after N events (0 = run until stopped; with --output, the history alone)",
     )
     simulate.add_argument("--seed", type=int, default=1)
     simulate.add_argument(
         "--days", type=int, default=0, help="backfill N days of history first (sent at full speed)"
     )
     simulate.add_argument(
-        "--history-per-hour", type=float, default=40.0, help="history events per business hour"
+        "--history-per-hour",
+        type=float,
+        default=40.0,
+        help="events per business hour of all reps together; targets follow this pace",
     )
     simulate.add_argument(
         "--output", type=Path, default=None, help="write JSONL to a file instead of Kafka"
@@ -90,15 +101,42 @@ def build_parser() -> argparse.ArgumentParser:
     publish.add_argument(
         "--show-refused", type=int, default=20, metavar="N", help="refused lines shown (default 20)"
     )
+    publish.add_argument(
+        "--clock",
+        choices=("wall", "event"),
+        default="wall",
+        help="dry run: judge too_late as a worker with this KPI_CLOCK would (event: against the "
+        "file's newest event, for a backfill of history)",
+    )
     _add_rules(publish)
 
     report = sub.add_parser("report", help="KPIs from an event file, no services needed")
-    report.add_argument("events", type=Path, help="JSONL file, one event per line ('-' for stdin)")
+    report.add_argument(
+        "events",
+        type=Path,
+        help="JSONL file, one event per line ('-' for stdin), or a CSV export with --mapping",
+    )
+    report.add_argument(
+        "--mapping", type=Path, default=None, help="YAML mapping of a CSV export (as for publish)"
+    )
     report.add_argument("--format", choices=("json", "table", "csv"), default="table")
     report.add_argument(
         "--clock", choices=("wall", "event"), default=None, help="KPI clock (KPI_CLOCK)"
     )
     _add_rules(report)
+
+    alerts = sub.add_parser("alerts", help="receive Alertmanager's notifications")
+    alerts_sub = alerts.add_subparsers(dest="alerts_command", required=True, metavar="ACTION")
+    listen = alerts_sub.add_parser(
+        "listen",
+        help="print each alert Alertmanager sends as one readable line (where "
+        "alerts.notify.webhook_url of the rules file points, by default)",
+    )
+    listen.add_argument("--host", default=None, help="address to listen on (default: the webhook URL's)")
+    listen.add_argument("--port", type=int, default=None, help="port (default: the webhook URL's, 5001)")
+    listen.add_argument("--path", default=None, help="path (default: the webhook URL's, /hook)")
+    listen.add_argument("--json", action="store_true", help="print each alert as a JSON line")
+    _add_rules(listen)
 
     rules = sub.add_parser("rules", help="generate Prometheus rules and Grafana dashboards")
     rules.add_argument("--out", type=Path, default=Path("."), help="repository root to write into")
@@ -117,7 +155,9 @@ def _report(args: argparse.Namespace) -> int:
     if mode not in ("wall", "event"):
         raise RulesError(f"KPI_CLOCK must be 'wall' or 'event', got {mode!r}")
     engine = KpiEngine(rules, KpiClock(mode="event" if mode == "event" else "wall"))
-    if str(args.events) == "-":
+    if args.mapping is not None:
+        document = _report_csv(args.events, args.mapping, rules, engine)
+    elif str(args.events) == "-":
         document = build_report(sys.stdin.buffer, engine)
     else:
         path = args.events
@@ -133,10 +173,41 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _report_csv(path: Path, mapping_path: Path, rules: Rules, engine: KpiEngine) -> dict[str, Any]:
+    """The report of a CSV export: the same events `publish --mapping` sends, refused rows
+    counted with the rejected by reason."""
+    from collections import Counter
+
+    from kpi_core.report import build_report
+    from kpi_monitor.csv_mapping import load_mapping
+    from kpi_monitor.publish import mapped_lines
+
+    if str(path) == "-" or not path.is_file():
+        raise ValueError(f"--mapping needs a CSV file, got {str(path)!r}")
+    mapping = load_mapping(mapping_path, rules)
+    refused: Counter[str] = Counter()
+
+    def reread() -> Iterator[bytes]:
+        with mapped_lines(path, mapping, rules) as again:
+            yield from again
+
+    with mapped_lines(path, mapping, rules, refused) as lines:
+        document = build_report(lines, engine, reread)
+    rejected: Counter[str] = Counter(document["rejected"])
+    rejected.update(refused)
+    document["rejected"] = dict(sorted(rejected.items()))
+    return document
+
+
 def _dev(args: argparse.Namespace) -> int:
     from kpi_monitor import devstack
 
     cfg = devstack.DevConfig.from_env(args.data_dir)
+    if args.rules is not None:
+        # The stack's Prometheus and Alertmanager run what this rules file generates (e.g. the
+        # quick start's short `for:` durations); without --rules, the repository's files.
+        load_rules(args.rules)  # a bad file stops here, with the key named
+        cfg = dataclasses.replace(cfg, rules_file=Path(args.rules).absolute())
     if args.action == "up":
         devstack.dev_up(cfg)
         devstack.print_status(cfg)
@@ -168,17 +239,27 @@ def _publish(args: argparse.Namespace) -> int:
     from kpi_monitor.publish import run_publish
     from streams.settings import load_settings
 
-    # A JSONL file is sent as it is; mapping a CSV or checking events needs the rules.
-    needs_rules = args.mapping is not None or args.dry_run
+    # The rules map a CSV, check events (dry run), and say which history a wall-clock worker
+    # would reject (the warning before sending).
     return run_publish(
         None if args.dry_run else load_settings(),
         args.file,
         rate=args.rate,
         mapping_path=args.mapping,
-        rules=load_rules(_rules_path(args)) if needs_rules else None,
+        rules=load_rules(_rules_path(args)),
         dry_run=args.dry_run,
         show=args.show_refused,
+        clock=args.clock,
     )
+
+
+def _alerts(args: argparse.Namespace) -> int:
+    from kpi_monitor.alerts_listen import Endpoint, endpoint_of, run_listen
+
+    rules = load_rules(_rules_path(args))
+    default = endpoint_of(rules.alerts.notify.webhook_url)
+    endpoint = Endpoint(args.host or default.host, args.port or default.port, args.path or default.path)
+    return run_listen(endpoint, rules.locale, args.json)
 
 
 def _rules(args: argparse.Namespace) -> int:
@@ -212,6 +293,7 @@ COMMANDS = {
     "simulate": _simulate,
     "publish": _publish,
     "rules": _rules,
+    "alerts": _alerts,
 }
 
 

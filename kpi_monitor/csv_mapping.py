@@ -12,7 +12,7 @@ from typing import Any, Literal, Union, get_args, get_origin
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, PrivateAttr, ValidationError, field_validator, model_validator
 
 from kpi_core.events import EVENT_MODELS, EVENT_TYPES
 from kpi_rules import Rules
@@ -42,6 +42,9 @@ INTEGER_FIELDS = frozenset({"duration_minutes"})
 CHOICES: dict[str, tuple[str, ...]] = {"channel": values(Channel), "period": values(TARGET_PERIODS)}
 
 PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
+#: A type rule's value (or default) meaning "this row gives no event here": for snapshot exports
+#: whose rows close a deal only when their stage says so.
+SKIP = "skip"
 
 
 class MappingError(ValueError):
@@ -98,19 +101,26 @@ class TypeRule(_Strict):
     def _shorthand(cls, value: Any) -> Any:
         return {"fixed": value} if isinstance(value, str) else value
 
-    @field_validator("fixed", "default")
+    @field_validator("fixed")
     @classmethod
     def _known_type(cls, value: str | None) -> str | None:
         if value is not None and value not in EVENT_TYPES:
             raise ValueError(_allowed("event type", value, EVENT_TYPES))
         return value
 
+    @field_validator("default")
+    @classmethod
+    def _known_default(cls, value: str | None) -> str | None:
+        if value is not None and value not in (*EVENT_TYPES, SKIP):
+            raise ValueError(_allowed("event type", value, (*EVENT_TYPES, SKIP)))
+        return value
+
     @field_validator("values")
     @classmethod
     def _known_types(cls, value: dict[str, str]) -> dict[str, str]:
         for crm, kind in value.items():
-            if kind not in EVENT_TYPES:
-                raise ValueError(f"{crm!r}: " + _allowed("event type", kind, EVENT_TYPES))
+            if kind not in (*EVENT_TYPES, SKIP):
+                raise ValueError(f"{crm!r}: " + _allowed("event type", kind, (*EVENT_TYPES, SKIP)))
         return value
 
     @model_validator(mode="after")
@@ -131,7 +141,7 @@ class TypeRule(_Strict):
         """Every type this rule can produce."""
         if self.fixed is not None:
             return {self.fixed}
-        return set(self.values.values()) | ({self.default} if self.default else set())
+        return (set(self.values.values()) | ({self.default} if self.default else set())) - {SKIP}
 
 
 class ColumnRule(_Strict):
@@ -208,94 +218,247 @@ class NumberRule(_Strict):
         return self
 
 
+def _constant_fields(value: dict[str, str]) -> dict[str, str]:
+    for name in value:
+        if name == "type":
+            raise ValueError(
+                "type cannot be a constant (use the top-level key `type`, or `type` in an event)"
+            )
+        if name == "event_id":
+            raise ValueError("event_id cannot be a constant: every event needs its own id")
+        if name not in CONTRACT_FIELDS:
+            raise ValueError(_allowed("contract field", name, CONTRACT_FIELDS))
+    return value
+
+
+def _template(value: str | None) -> str | None:
+    if value is not None:
+        names = PLACEHOLDER.findall(value)
+        if not names or any(not name.strip() for name in names):
+            raise ValueError(
+                "must name at least one column in braces, e.g. 'sfdc-{Opportunity ID}-{Stage}', "
+                "so that each row gets its own id"
+            )
+    return value
+
+
+class EventRule(_Strict):
+    """One of the events a row gives (the `events` list): its type, id template, and the columns
+    and constants that differ from the top-level ones (e.g. its own `occurred_at` column)."""
+
+    type: TypeRule
+    event_id: str | None = None
+    columns: dict[str, ColumnRule] = {}
+    constants: dict[str, str] = {}
+
+    @field_validator("constants")
+    @classmethod
+    def _constants(cls, value: dict[str, str]) -> dict[str, str]:
+        return _constant_fields(value)
+
+    @field_validator("event_id")
+    @classmethod
+    def _event_id(cls, value: str | None) -> str | None:
+        return _template(value)
+
+
+class LookupRule(_Strict):
+    """A table from another CSV file: the export's column `on` is looked up in the file's `key`
+    column (default its first); the file's other columns are then `<lookup name>.<column>`."""
+
+    file: str
+    on: str
+    key: str | None = None
+    delimiter: str = ","
+    encoding: str = "utf-8-sig"
+
+
+class MappedEvent(BaseModel):
+    """An event rule with the top-level columns and constants merged in (what a row maps by)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    where: str
+    type: TypeRule
+    event_id: str | None
+    columns: dict[str, ColumnRule]  # CSV (or lookup) column -> rule, one per contract field
+    constants: dict[str, str]
+
+
 class CsvMapping(_Strict):
     """The whole mapping file (see README, "Import a CRM export")."""
 
     csv: CsvDialect = CsvDialect()
-    type: TypeRule
+    type: TypeRule | None = None
     event_id: str | None = None  # template of column names in braces, e.g. "sf-{Id}-{Stage}"
-    columns: dict[str, ColumnRule]
+    events: list[EventRule] = []
+    lookups: dict[str, LookupRule] = {}
+    columns: dict[str, ColumnRule] = {}
     constants: dict[str, str] = {}
     timestamps: TimestampRule = TimestampRule()
     numbers: NumberRule = NumberRule()
+    #: The mapping file's folder: lookup files are read relative to it.
+    _source_dir: Path = PrivateAttr(default_factory=Path)
+
+    @property
+    def source_dir(self) -> Path:
+        return self._source_dir
 
     @field_validator("constants")
     @classmethod
-    def _constant_fields(cls, value: dict[str, str]) -> dict[str, str]:
-        for name in value:
-            if name == "type":
-                raise ValueError("type cannot be a constant (use the top-level key `type`)")
-            if name == "event_id":
-                raise ValueError("event_id cannot be a constant: every event needs its own id")
-            if name not in CONTRACT_FIELDS:
-                raise ValueError(_allowed("contract field", name, CONTRACT_FIELDS))
-        return value
+    def _constants(cls, value: dict[str, str]) -> dict[str, str]:
+        return _constant_fields(value)
 
     @field_validator("event_id")
     @classmethod
-    def _template(cls, value: str | None) -> str | None:
-        if value is not None:
-            names = PLACEHOLDER.findall(value)
-            if not names or any(not name.strip() for name in names):
-                raise ValueError(
-                    "must name at least one column in braces, e.g. 'sfdc-{Opportunity ID}-{Stage}', "
-                    "so that each row gets its own id"
-                )
+    def _event_id(cls, value: str | None) -> str | None:
+        return _template(value)
+
+    @field_validator("lookups", mode="before")
+    @classmethod
+    def _lookup_shorthand(cls, value: Any) -> Any:
+        # `lookups: {Owner ID: users.csv}`: look the column up in the file's first column.
+        if isinstance(value, dict):
+            return {
+                name: {"file": rule, "on": name} if isinstance(rule, str) else rule
+                for name, rule in value.items()
+            }
         return value
+
+    def mapped_events(self) -> list[MappedEvent]:
+        """Every event a row gives, with the top-level columns and constants merged in; an
+        event's own column for a field replaces the top-level column for that field."""
+        if not self.events:
+            assert self.type is not None
+            return [MappedEvent(where="", type=self.type, event_id=self.event_id,
+                                columns=dict(self.columns), constants=dict(self.constants))]  # fmt: skip
+        out = []
+        for index, rule in enumerate(self.events):
+            own = {column_rule.field for column_rule in rule.columns.values()} | set(rule.constants)
+            columns = {c: r for c, r in self.columns.items() if r.field not in own} | rule.columns
+            constants = {n: v for n, v in self.constants.items() if n not in own} | rule.constants
+            out.append(MappedEvent(where=f"events.{index}.", type=rule.type, event_id=rule.event_id,
+                                   columns=columns, constants=constants))  # fmt: skip
+        return out
 
     @model_validator(mode="after")
     def _consistent(self) -> CsvMapping:
         problems: list[str] = []
-        filled: dict[str, str] = {}
+        if self.events and (self.type is not None or self.event_id is not None):
+            problems.append("type, event_id: with `events`, give type and event_id in each event")
+        elif not self.events and self.type is None:
+            problems.append("type: required (or a list of `events`, each with its type)")
+        if problems:
+            raise ValueError("\n  ".join(problems))
         for column, rule in self.columns.items():
-            where = f"columns.{column}"
-            if rule.field in filled:
-                problems.append(f"{where}: {rule.field} is already filled by {filled[rule.field]}")
-            filled[rule.field] = where
-            if rule.format is not None and rule.field not in TIMESTAMP_FIELDS | DATE_FIELDS:
-                problems.append(f"{where}.format: only for time stamp and date fields, not {rule.field}")
-            for crm, contract in (rule.values or {}).items():
-                problems += _contract_problems(f"{where}.values.{crm}", rule.field, contract)
-            if rule.default is not None:
-                problems += _contract_problems(f"{where}.default", rule.field, rule.default)
+            problems += _column_problems(f"columns.{column}", rule)
+        for index, event_rule in enumerate(self.events):
+            own: dict[str, str] = {}
+            for column, rule in event_rule.columns.items():
+                where = f"events.{index}.columns.{column}"
+                problems += _column_problems(where, rule)
+                if rule.field in own:
+                    problems.append(f"{where}: {rule.field} is already filled by {own[rule.field]}")
+                own[rule.field] = where
+            for name in event_rule.constants:
+                if name in own:
+                    where = f"events.{index}.constants.{name}"
+                    problems.append(f"{where}: {name} is already filled by {own[name]}")
+        seen: dict[str, str] = {}
+        for column, rule in self.columns.items():
+            if rule.field in seen:
+                problems.append(f"columns.{column}: {rule.field} is already filled by {seen[rule.field]}")
+            seen[rule.field] = f"columns.{column}"
         for name, value in self.constants.items():
-            if name in filled:
-                problems.append(f"constants.{name}: {name} is already filled by {filled[name]}")
-            filled[name] = f"constants.{name}"
+            if name in seen:
+                problems.append(f"constants.{name}: {name} is already filled by {seen[name]}")
             problems += _contract_problems(f"constants.{name}", name, value)
-        if self.event_id is not None:
-            if "event_id" in filled:
-                problems.append(f"event_id: the id is already filled by {filled['event_id']}; keep one")
-            filled["event_id"] = "event_id"
-        elif "event_id" not in filled:
-            problems.append(
-                "event_id: no column fills event_id; map a unique id column to it, or give a "
-                "template such as event_id: 'crm-{Id}-{Stage}' (a re-import must give the same ids)"
-            )
-        produced = self.type.types
+        for event in self.mapped_events():
+            problems += _event_problems(event)
+        produced = set().union(*(event.type.types for event in self.mapped_events()))
         for column, rule in self.columns.items():
             if not any(rule.field in TYPE_FIELDS[kind] for kind in produced):
                 problems.append(
                     f"columns.{column}: {rule.field} is not a field of {', '.join(sorted(produced))}"
                 )
-        for kind in sorted(produced):
-            missing = sorted(REQUIRED_FIELDS[kind] - set(filled) - {"event_id"})  # said above
-            if missing:
-                problems.append(
-                    f"type: {kind} needs {', '.join(missing)}, which no column or constant fills"
-                )
+        for name, lookup in self.lookups.items():
+            if "." in name or "{" in name or "}" in name:
+                problems.append(f"lookups.{name}: a lookup's name may not contain '.', '{{' or '}}'")
+            if not lookup.file.strip():
+                problems.append(f"lookups.{name}.file: empty")
         if problems:
-            raise ValueError("\n  ".join(problems))
+            raise ValueError("\n  ".join(dict.fromkeys(problems)))
         return self
 
+    def lookup_of(self, column: str) -> str | None:
+        """The lookup a `<lookup>.<column>` name refers to, or None for a column of the export."""
+        head, dot, rest = column.partition(".")
+        return head if dot and rest and head in self.lookups else None
+
     def referenced_columns(self) -> dict[str, str]:
-        """CSV column -> the mapping key that names it."""
-        named = {column: f"columns.{column}" for column in self.columns}
-        if self.type.column is not None:
-            named.setdefault(self.type.column, "type.column")
-        for name in PLACEHOLDER.findall(self.event_id or ""):
-            named.setdefault(name, "event_id")
+        """Column (of the export, or `<lookup>.<column>`) -> the mapping key that names it."""
+        named: dict[str, str] = {}
+        for event in self.mapped_events():
+            for column in event.columns:
+                if column in self.columns and event.columns[column] is self.columns[column]:
+                    named.setdefault(column, f"columns.{column}")
+                else:
+                    named.setdefault(column, f"{event.where}columns.{column}")
+            if event.type.column is not None:
+                named.setdefault(event.type.column, f"{event.where}type.column")
+            for name in PLACEHOLDER.findall(event.event_id or ""):
+                named.setdefault(name, f"{event.where}event_id")
+        for name, lookup in self.lookups.items():
+            named.setdefault(lookup.on, f"lookups.{name}.on")
         return named
+
+    def columns_of_export(self) -> dict[str, str]:
+        """The referenced columns the export itself must have (not those of a lookup)."""
+        return {c: k for c, k in self.referenced_columns().items() if self.lookup_of(c) is None}
+
+
+def _column_problems(where: str, rule: ColumnRule) -> list[str]:
+    problems: list[str] = []
+    if rule.format is not None and rule.field not in TIMESTAMP_FIELDS | DATE_FIELDS:
+        problems.append(f"{where}.format: only for time stamp and date fields, not {rule.field}")
+    for crm, contract in (rule.values or {}).items():
+        problems += _contract_problems(f"{where}.values.{crm}", rule.field, contract)
+    if rule.default is not None:
+        problems += _contract_problems(f"{where}.default", rule.field, rule.default)
+    return problems
+
+
+def _event_problems(event: MappedEvent) -> list[str]:
+    """What one event of a row cannot do: a field filled twice, no id, a required field unfilled."""
+    problems: list[str] = []
+    filled: dict[str, str] = {}
+    prefix = event.where
+    # (a field filled twice is found by CsvMapping._consistent, where it is written)
+    for column, rule in event.columns.items():
+        filled[rule.field] = f"columns.{column}"
+    for name, value in event.constants.items():
+        filled[name] = f"constants.{name}"
+        if prefix:
+            problems += _contract_problems(f"{prefix}constants.{name}", name, value)
+    if event.event_id is not None:
+        if "event_id" in filled:
+            problems.append(f"{prefix}event_id: the id is already filled by {filled['event_id']}; keep one")
+        filled["event_id"] = f"{prefix}event_id"
+    elif "event_id" not in filled:
+        problems.append(
+            f"{prefix}event_id: no column fills event_id; map a unique id column to it, or give a "
+            "template such as event_id: 'crm-{Id}-{Stage}' (a re-import must give the same ids)"
+        )
+    produced = event.type.types
+    if not produced:
+        problems.append(f"{prefix}type: gives no event type (every value is skip)")
+    for kind in sorted(produced):
+        missing = sorted(REQUIRED_FIELDS[kind] - set(filled) - {"event_id"})  # said above
+        if missing:
+            problems.append(
+                f"{prefix}type: {kind} needs {', '.join(missing)}, which no column or constant fills"
+            )
+    return problems
 
 
 def _contract_problems(where: str, name: str, value: str) -> list[str]:
@@ -386,27 +549,34 @@ def load_mapping(path: Path | str, rules: Rules | None = None) -> CsvMapping:
         data = yaml.load(text, Loader=yaml.BaseLoader)
     except yaml.YAMLError as exc:
         raise MappingError(f"mapping file {path} is not valid YAML: {exc}") from None
-    return parse_mapping(data, str(path), rules)
+    mapping = parse_mapping(data, str(path), rules)
+    mapping._source_dir = Path(path).parent
+    return mapping
 
 
 def rules_problems(mapping: CsvMapping, rules: Rules) -> list[str]:
     """Stages and currencies the mapping can produce that the rules file would reject."""
     problems: list[str] = []
     allowed = {"stage": list(rules.stages), "currency": [rules.currency, *sorted(rules.fx)]}
-    for column, rule in mapping.columns.items():
+    columns = {f"columns.{c}": r for c, r in mapping.columns.items()}
+    for index, event in enumerate(mapping.events):
+        columns |= {f"events.{index}.columns.{c}": r for c, r in event.columns.items()}
+    for where, rule in columns.items():
         choices = allowed.get(rule.field)
         if choices is None:
             continue
-        where = f"columns.{column}"
         for crm, contract in (rule.values or {}).items():
             if contract not in choices:
                 problems.append(f"{where}.values.{crm}: " + _allowed(rule.field, contract, choices))
         if rule.default is not None and rule.default not in choices:
             problems.append(f"{where}.default: " + _allowed(rule.field, rule.default, choices))
-    for name, choices in allowed.items():
-        value = mapping.constants.get(name)
-        if value is not None and value not in choices:
-            problems.append(f"constants.{name}: " + _allowed(name, value, choices))
+    constants = [("", mapping.constants)]
+    constants += [(f"events.{i}.", e.constants) for i, e in enumerate(mapping.events)]
+    for prefix, given in constants:
+        for name, choices in allowed.items():
+            value = given.get(name)
+            if value is not None and value not in choices:
+                problems.append(f"{prefix}constants.{name}: " + _allowed(name, value, choices))
     return problems
 
 
@@ -414,8 +584,12 @@ __all__ = [
     "CONTRACT_FIELDS",
     "REQUIRED_FIELDS",
     "TYPE_FIELDS",
+    "SKIP",
     "ColumnRule",
     "CsvMapping",
+    "EventRule",
+    "LookupRule",
+    "MappedEvent",
     "MappingError",
     "NumberRule",
     "TimestampRule",

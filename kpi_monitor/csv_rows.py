@@ -4,22 +4,25 @@ from __future__ import annotations
 
 import csv
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
 from kpi_core.events import Rejection, decode_obj
+from kpi_monitor.csv_lookups import Lookup, load_lookup
 from kpi_monitor.csv_mapping import (
     DATE_FIELDS,
     INTEGER_FIELDS,
     MONEY_FIELDS,
     PLACEHOLDER,
     REQUIRED_FIELDS,
+    SKIP,
     TIMESTAMP_FIELDS,
     TYPE_FIELDS,
     ColumnRule,
     CsvMapping,
+    MappedEvent,
     MappingError,
     NumberRule,
     TimestampRule,
@@ -43,6 +46,7 @@ MAPPING_REASONS: tuple[str, ...] = (
     "nonexistent_time",
     "ambiguous_time",
     "too_large",
+    "unknown_key",
 )
 
 _SURROGATE = re.compile("[\udc80-\udcff]")  # bytes that did not decode (errors="surrogateescape")
@@ -142,117 +146,94 @@ def parse_date(text: str, fmt: str | None) -> str:
 @dataclass(frozen=True, slots=True)
 class _Source:
     column: str | None  # None: a constant
-    index: int
     rule: ColumnRule | None
     constant: str | None
 
 
-class RowMapper:
-    """A mapping bound to one file's header and the rules: `event(cells)` builds one event."""
+Cells = Callable[[str], str]  # column (of the export, or `<lookup>.<column>`) -> its cell
 
-    def __init__(self, mapping: CsvMapping, header: Sequence[str], rules: Rules) -> None:
-        self.mapping = mapping
-        self.rules = rules
-        names = [name.strip() for name in header]
-        index: dict[str, int] = {}
-        doubled: set[str] = set()
-        for i, name in enumerate(names):
-            if name in index:
-                doubled.add(name)
-            index.setdefault(name, i)
-        wanted = mapping.referenced_columns()
-        absent = [f"{column!r} ({key})" for column, key in wanted.items() if column not in index]
-        if absent:
-            raise MappingError(
-                f"the mapping names columns the file does not have: {', '.join(absent)}; "
-                f"the file's columns are: {', '.join(repr(n) for n in names)}"
-            )
-        twice = sorted(doubled & set(wanted))
-        if twice:
-            raise MappingError(f"the file has more than one column named {', '.join(map(repr, twice))}")
-        self.width = len(names)
-        self._sources: dict[str, _Source] = {
-            rule.field: _Source(column, index[column], rule, None)
-            for column, rule in mapping.columns.items()
+
+class _EventMapper:
+    """One event of a row (a `MappedEvent` of the mapping)."""
+
+    def __init__(self, owner: RowMapper, event: MappedEvent) -> None:
+        self.owner = owner
+        self.rule = event
+        self.sources: dict[str, _Source] = {
+            rule.field: _Source(column, rule, None) for column, rule in event.columns.items()
         }
-        for name, value in mapping.constants.items():
-            self._sources[name] = _Source(None, -1, None, value)
-        self._type_index = index[mapping.type.column] if mapping.type.column is not None else -1
-        self._id_parts: list[tuple[str, int] | str] = []
-        if mapping.event_id is not None:
+        for name, value in event.constants.items():
+            self.sources[name] = _Source(None, None, value)
+        self.id_parts: list[tuple[str] | str] = []
+        if event.event_id is not None:
             at = 0
-            for match in PLACEHOLDER.finditer(mapping.event_id):
-                self._id_parts.append(mapping.event_id[at : match.start()])
-                self._id_parts.append((match.group(1), index[match.group(1)]))
+            for match in PLACEHOLDER.finditer(event.event_id):
+                self.id_parts.append(event.event_id[at : match.start()])
+                self.id_parts.append((match.group(1),))
                 at = match.end()
-            self._id_parts.append(mapping.event_id[at:])
+            self.id_parts.append(event.event_id[at:])
 
-    def event(self, cells: Sequence[str]) -> dict[str, Any]:
-        """The contract event of one row (exactly the type's fields), or raise RowRefused."""
-        if len(cells) != self.width:
-            raise RowRefused("cell_count", f"the row has {len(cells)} cells, the header {self.width}")
-        bad = next((c for c in cells if _SURROGATE.search(c)), None)
-        if bad is not None:
-            raise RowRefused(
-                "encoding",
-                f"a cell is not valid {self.mapping.csv.encoding} text ({bad.strip()!r:.60}); "
-                "set csv.encoding in the mapping",
-            )
-        kind = self._type(cells)
+    def event(self, cell: Cells) -> dict[str, Any] | None:
+        """The contract event (exactly the type's fields), None when the type rule says skip,
+        or raise RowRefused."""
+        kind = self._type(cell)
+        if kind is None:
+            return None
         required = REQUIRED_FIELDS[kind]
         event: dict[str, Any] = {}
         for name in TYPE_FIELDS[kind]:
-            value = self._id(cells) if name == "event_id" and self._id_parts else self._value(name, cells)
+            value = self._id(cell) if name == "event_id" and self.id_parts else self._value(name, cell)
             if value is None:
                 if name in required:
-                    source = self._sources.get(name)
+                    source = self.sources.get(name)
                     where = f" (column {source.column!r} is empty)" if source and source.column else ""
                     raise RowRefused("missing_value", f"{kind} needs {name}{where}")
                 continue
             event[name] = value
         event = {"event_id": event.pop("event_id"), "type": kind, **event}  # the contract's order
         try:
-            decode_obj(event, self.rules)
+            decode_obj(event, self.owner.rules)
         except Rejection as rejection:
             raise RowRefused(rejection.reason, self._with_column(rejection.error)) from None
         return event
 
-    def _type(self, cells: Sequence[str]) -> str:
-        rule = self.mapping.type
+    def _type(self, cell: Cells) -> str | None:
+        rule = self.rule.type
         if rule.fixed is not None:
             return rule.fixed
-        value = cells[self._type_index].strip()
+        assert rule.column is not None
+        value = cell(rule.column).strip()
         kind = rule.values.get(value, rule.default)
         if kind is None:
             known = ", ".join(repr(v) for v in rule.values)
             raise RowRefused(
                 "unmapped_type",
-                f"column {rule.column!r}: {value!r} is not in type.values ({known}) and "
-                "type.default is not set",
+                f"column {rule.column!r}: {value!r} is not in {self.rule.where}type.values ({known}) "
+                f"and {self.rule.where}type.default is not set",
             )
-        return kind
+        return None if kind == SKIP else kind
 
-    def _id(self, cells: Sequence[str]) -> str:
+    def _id(self, cell: Cells) -> str:
         text: list[str] = []
-        for part in self._id_parts:
+        for part in self.id_parts:
             if isinstance(part, str):
                 text.append(part)
                 continue
-            value = cells[part[1]].strip()
+            value = cell(part[0]).strip()
             if not value:
                 raise RowRefused("missing_value", f"event_id needs column {part[0]!r}, which is empty")
             text.append(value)
         return "".join(text)
 
-    def _value(self, name: str, cells: Sequence[str]) -> Any:
-        source = self._sources.get(name)
+    def _value(self, name: str, cell: Cells) -> Any:
+        source = self.sources.get(name)
         if source is None:
             return None
         if source.constant is not None:
             return _contract_value(name, source.constant)
         rule = source.rule
-        assert rule is not None
-        text = cells[source.index].strip()
+        assert rule is not None and source.column is not None
+        text = cell(source.column).strip()
         if not text:
             return None if rule.default is None else _contract_value(name, rule.default)
         if rule.values is not None:
@@ -265,12 +246,115 @@ class RowMapper:
                 )
             return _contract_value(name, mapped)
         try:
-            return self._parse(name, text, rule)
+            return self.owner.parse(name, text, rule)
         except RowRefused as refused:
             refused.message = f"column {source.column!r}: {refused.message}"
             raise
 
-    def _parse(self, name: str, text: str, rule: ColumnRule) -> Any:
+    def _with_column(self, error: str) -> str:
+        """The contract's message names the field; add the column it came from."""
+        name, colon, rest = error.partition(":")
+        source = self.sources.get(name)
+        if colon and source is not None:
+            where = f"column {source.column!r}" if source.column else f"constants.{name}"
+            return f"{name} ({where}):{rest}"
+        return error
+
+
+class RowMapper:
+    """A mapping bound to one file's header, its lookup tables and the rules: `events(cells)`
+    builds the events of one row (all of them, or the row is refused)."""
+
+    def __init__(
+        self,
+        mapping: CsvMapping,
+        header: Sequence[str],
+        rules: Rules,
+        lookups: dict[str, Lookup] | None = None,
+    ) -> None:
+        self.mapping = mapping
+        self.rules = rules
+        names = [name.strip() for name in header]
+        index: dict[str, int] = {}
+        doubled: set[str] = set()
+        for i, name in enumerate(names):
+            if name in index:
+                doubled.add(name)
+            index.setdefault(name, i)
+        wanted = mapping.columns_of_export()
+        absent = [f"{column!r} ({key})" for column, key in wanted.items() if column not in index]
+        if absent:
+            raise MappingError(
+                f"the mapping names columns the file does not have: {', '.join(absent)}; "
+                f"the file's columns are: {', '.join(repr(n) for n in names)}"
+            )
+        twice = sorted(doubled & set(wanted))
+        if twice:
+            raise MappingError(f"the file has more than one column named {', '.join(map(repr, twice))}")
+        if lookups is None:
+            lookups = {
+                name: load_lookup(name, rule, mapping.source_dir) for name, rule in mapping.lookups.items()
+            }
+        self.lookups = lookups
+        for column, key in mapping.referenced_columns().items():
+            lookup = mapping.lookup_of(column)
+            if lookup is not None and column.split(".", 1)[1] not in lookups[lookup].columns:
+                table = lookups[lookup]
+                raise MappingError(
+                    f"{key}: {table.path} has no column {column.split('.', 1)[1]!r}; its columns "
+                    f"are: {', '.join(map(repr, table.columns))}"
+                )
+        self.width = len(names)
+        self.index = index
+        self._joins = [(name, index[rule.on]) for name, rule in mapping.lookups.items()]
+        self._events = [_EventMapper(self, event) for event in mapping.mapped_events()]
+
+    def events(self, cells: Sequence[str]) -> list[dict[str, Any]]:
+        """The contract events of one row (none when every type rule says skip), or raise
+        RowRefused: a row gives all its events or none."""
+        if len(cells) != self.width:
+            raise RowRefused("cell_count", f"the row has {len(cells)} cells, the header {self.width}")
+        bad = next((c for c in cells if _SURROGATE.search(c)), None)
+        if bad is not None:
+            raise RowRefused(
+                "encoding",
+                f"a cell is not valid {self.mapping.csv.encoding} text ({bad.strip()!r:.60}); "
+                "set csv.encoding in the mapping",
+            )
+        joined: dict[str, dict[str, str]] = {}
+        for name, at in self._joins:
+            key = cells[at].strip()
+            if not key:
+                continue  # a blank key fills nothing: defaults and required fields apply
+            row = self.lookups[name].row(key)
+            if row is None:
+                table = self.lookups[name]
+                raise RowRefused(
+                    "unknown_key",
+                    f"column {table.rule.on!r}: {key!r} is not in {table.path.name} "
+                    f"(column {table.key!r}; lookups.{name})",
+                )
+            joined[name] = row
+        index = self.index
+
+        def cell(column: str) -> str:
+            at = index.get(column)
+            if at is not None:
+                return cells[at]
+            name, _, inner = column.partition(".")
+            return joined.get(name, {}).get(inner, "")
+
+        events = [e for e in (mapper.event(cell) for mapper in self._events) if e is not None]
+        return events
+
+    def event(self, cells: Sequence[str]) -> dict[str, Any]:
+        """The one event of a row of a single-event mapping (the first of several)."""
+        events = self.events(cells)
+        if not events:
+            raise RowRefused("skipped", "the row gives no event")
+        return events[0]
+
+    def parse(self, name: str, text: str, rule: ColumnRule) -> Any:
         if name in MONEY_FIELDS:
             return parse_amount(text, self.mapping.numbers)
         if name in INTEGER_FIELDS:
@@ -282,15 +366,6 @@ class RowMapper:
             return parse_date(text, rule.format or self.mapping.timestamps.date_format)
         return text
 
-    def _with_column(self, error: str) -> str:
-        """The contract's message names the field; add the column it came from."""
-        name, colon, rest = error.partition(":")
-        source = self._sources.get(name)
-        if colon and source is not None:
-            where = f"column {source.column!r}" if source.column else f"constants.{name}"
-            return f"{name} ({where}):{rest}"
-        return error
-
 
 def _contract_value(name: str, text: str) -> Any:
     """Values, defaults and constants are written in the contract's form already."""
@@ -299,19 +374,26 @@ def _contract_value(name: str, text: str) -> Any:
 
 @dataclass(frozen=True, slots=True)
 class MappedRow:
-    """One CSV record: the lines it spans, and its event or why it was refused."""
+    """One CSV record: the lines it spans, and its events or why it was refused."""
 
     line: int
     last_line: int
-    event: dict[str, Any] | None
+    events: tuple[dict[str, Any], ...]
     refused: RowRefused | None
+
+    @property
+    def event(self) -> dict[str, Any] | None:
+        """The first event (the only one of a single-event mapping), None if refused."""
+        return self.events[0] if self.events else None
 
 
 class CsvRows:
     """The records of an open CSV file as events; the header is read (and checked against the
     mapping) on construction, so a wrong file fails before anything is sent."""
 
-    def __init__(self, handle: TextIO, mapping: CsvMapping, rules: Rules) -> None:
+    def __init__(
+        self, handle: TextIO, mapping: CsvMapping, rules: Rules, lookups: dict[str, Lookup] | None = None
+    ) -> None:
         dialect = mapping.csv
         self._reader = csv.reader(handle, delimiter=dialect.delimiter, quotechar=dialect.quotechar)
         header: list[str] = []
@@ -327,7 +409,7 @@ class CsvRows:
                 f"the CSV header is not valid {dialect.encoding} text; set csv.encoding in the mapping"
             )
         self.header_line = self._reader.line_num
-        self.mapper = RowMapper(mapping, header, rules)
+        self.mapper = RowMapper(mapping, header, rules, lookups)
 
     def __iter__(self) -> Iterator[MappedRow]:
         reader = self._reader
@@ -339,18 +421,18 @@ class CsvRows:
                 return
             except csv.Error as exc:
                 # The reader starts afresh at the next record, so one bad record costs one row.
-                yield MappedRow(line, reader.line_num, None, RowRefused("csv", f"not readable CSV: {exc}"))
+                yield MappedRow(line, reader.line_num, (), RowRefused("csv", f"not readable CSV: {exc}"))
                 continue
             if not cells or (len(cells) == 1 and not cells[0].strip()):
                 continue  # blank lines, as in JSONL
             try:
-                yield MappedRow(line, reader.line_num, self.mapper.event(cells), None)
+                yield MappedRow(line, reader.line_num, tuple(self.mapper.events(cells)), None)
             except RowRefused as refused:
                 if refused.reason == "cell_count" and reader.line_num > line:
                     refused.message += (
                         f" (the record runs over lines {line}-{reader.line_num}: an unbalanced quote?)"
                     )
-                yield MappedRow(line, reader.line_num, None, refused)
+                yield MappedRow(line, reader.line_num, (), refused)
 
 
 __all__ = [

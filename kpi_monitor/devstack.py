@@ -25,6 +25,7 @@ from kpi_monitor.devstack_config import (
     DEPENDENCY_PLUGIN,
     DevConfig,
     alertmanager_config,
+    generated_files,
     kafka_log4j2,
     kafka_pom,
     kafka_properties,
@@ -339,9 +340,66 @@ def prepare_redis(cfg: DevConfig) -> list[str]:
     return [binary, str(conf)]
 
 
+def write_rule_files(cfg: DevConfig) -> bool:
+    """With a rules file, (re)write the Prometheus rules generated from it; True if any changed.
+    Files of alerts the rules file no longer has are removed."""
+    if cfg.rules_file is None:
+        return False
+    files = {name: text for name, text in generated_files(cfg).items() if name != "alertmanager.yml"}
+    changed = False
+    cfg.generated_rules_dir.mkdir(parents=True, exist_ok=True)
+    for stale in cfg.generated_rules_dir.glob("*.yml"):
+        if stale.name not in files:
+            stale.unlink()
+            changed = True
+    for name, text in files.items():
+        path = cfg.generated_rules_dir / name
+        if not path.is_file() or path.read_text(encoding="utf-8") != text:
+            _write(path, text)
+            changed = True
+    return changed
+
+
+def _rewrite(path: Path, text: str) -> bool:
+    if path.is_file() and path.read_text(encoding="utf-8") == text:
+        return False
+    _write(path, text)
+    return True
+
+
+def _reload(url: str) -> None:
+    request = urllib.request.Request(url, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=10):
+            pass
+    except OSError as exc:
+        raise DevStackError(f"could not reload the configuration at {url}: {exc}") from None
+
+
+def reconfigure_running(cfg: DevConfig) -> None:
+    """A running Prometheus and Alertmanager take the rules file's generated configuration
+    (a reload, no restart) when it differs from what they run. Only with a rules file."""
+    if cfg.rules_file is None:
+        return
+    prometheus = next(c for c in COMPONENTS if c.name == "prometheus")
+    alertmanager = next(c for c in COMPONENTS if c.name == "alertmanager")
+    if live_pid(cfg, prometheus) is not None:
+        pdir = cfg.data_dir / "prometheus"
+        changed = _rewrite(pdir / "prometheus.yml", prometheus_config(cfg))
+        if write_rule_files(cfg) or changed:
+            _say(f"prometheus: reloading the rules generated from {cfg.rules_file}")
+            _reload(f"http://{cfg.host}:{cfg.prometheus_port}/-/reload")
+    if live_pid(cfg, alertmanager) is not None:
+        adir = cfg.data_dir / "alertmanager"
+        if _rewrite(adir / "alertmanager.yml", alertmanager_config(cfg)):
+            _say(f"alertmanager: reloading the routing generated from {cfg.rules_file}")
+            _reload(f"http://{cfg.host}:{cfg.alertmanager_port}/-/reload")
+
+
 def prepare_prometheus(cfg: DevConfig) -> list[str]:
     binary = require_binary("prometheus")
     pdir = cfg.data_dir / "prometheus"
+    write_rule_files(cfg)
     conf = _write(pdir / "prometheus.yml", prometheus_config(cfg))
     return [
         binary,
@@ -428,6 +486,7 @@ def _ensure_dirs(cfg: DevConfig) -> None:
 def dev_up(cfg: DevConfig) -> None:
     """Start whatever is not running yet and wait until every component answers."""
     _ensure_dirs(cfg)
+    reconfigure_running(cfg)
     for comp in COMPONENTS:
         pid = live_pid(cfg, comp)
         if pid is not None:

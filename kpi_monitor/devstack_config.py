@@ -49,6 +49,12 @@ class DevConfig:
     alertmanager_port: int = 9093
     web_port: int = 6066
     host: str = "127.0.0.1"
+    #: A rules file whose generated Prometheus rules and Alertmanager config the stack runs
+    #: (written under data_dir), instead of the repository's prometheus/ files.
+    rules_file: Path | None = None
+    #: With rules_file: Alertmanager sends to http://127.0.0.1:<alerts_port>/hook instead of
+    #: the rules file's alerts.notify.webhook_url (KPI_ALERTS_PORT).
+    alerts_port: int | None = None
 
     @classmethod
     def from_env(
@@ -69,6 +75,7 @@ class DevConfig:
             prometheus_port=_env_int(env, "KPI_PROMETHEUS_PORT", 9090),
             alertmanager_port=_env_int(env, "KPI_ALERTMANAGER_PORT", 9093),
             web_port=_env_int(env, "KPI_WEB_PORT", 6066),
+            alerts_port=_env_int(env, "KPI_ALERTS_PORT", 0) or None,
         )
 
     @property
@@ -88,8 +95,18 @@ class DevConfig:
         return f"redis://{self.host}:{self.redis_port}/0"
 
     @property
+    def generated_rules_dir(self) -> Path:
+        return self.data_dir / "prometheus" / "rules"
+
+    @property
     def rules_glob(self) -> str:
+        if self.rules_file is not None:
+            return str(self.generated_rules_dir / "*.yml")
         return str(self.repo_dir / "prometheus" / "rules" / "*.yml")
+
+    @property
+    def webhook_url(self) -> str | None:
+        return None if self.alerts_port is None else f"http://{self.host}:{self.alerts_port}/hook"
 
 
 def kafka_pom(cfg: DevConfig) -> str:
@@ -199,6 +216,23 @@ def prometheus_config(cfg: DevConfig) -> str:
     return yaml.safe_dump(doc, sort_keys=False)
 
 
+def generated_files(cfg: DevConfig) -> dict[str, str]:
+    """With a rules file: the Prometheus rule files (by name) and `alertmanager.yml` it gives."""
+    from kpi_monitor.rulesgen.alertmanager import alertmanager_config as routing
+    from kpi_monitor.rulesgen.writer import ALERTMANAGER, HEADER, render_all, to_yaml
+    from kpi_rules import load_rules
+
+    assert cfg.rules_file is not None
+    rules = load_rules(cfg.rules_file)
+    files = {
+        Path(rel).name: text for rel, text in render_all(rules).items() if rel.startswith("prometheus/rules/")
+    }
+    files[Path(ALERTMANAGER).name] = HEADER + to_yaml(routing(rules, cfg.webhook_url))
+    return files
+
+
 def alertmanager_config(cfg: DevConfig) -> str:
-    """The repo's prometheus/alertmanager.yml, used as it is."""
+    """The repo's prometheus/alertmanager.yml, or the one generated from the stack's rules file."""
+    if cfg.rules_file is not None:
+        return generated_files(cfg)["alertmanager.yml"]
     return (cfg.repo_dir / "prometheus" / "alertmanager.yml").read_text(encoding="utf-8")

@@ -88,20 +88,41 @@ def jsonl_items(handle: BinaryIO) -> Iterator[Item]:
 
 
 def csv_items(rows: CsvRows, rules: Rules) -> Iterator[Item]:
+    """Each row's events (a row of a snapshot export may give several, or none), or its refusal:
+    a row gives all its events or none."""
     for row in rows:
         if row.refused is not None:
             yield Refusal(row.line, row.last_line, row.refused.reason, row.refused.message)
             continue
-        assert row.event is not None
-        value = orjson.dumps(row.event)
-        if len(value) > rules.max_event_bytes:
+        values = [orjson.dumps(event) for event in row.events]
+        large = next((len(v) for v in values if len(v) > rules.max_event_bytes), None)
+        if large is not None:
             yield Refusal(
                 row.line, row.last_line, "too_large",
-                f"the event is {len(value)} bytes; the limit (max_event_bytes) is {rules.max_event_bytes}",
+                f"the event is {large} bytes; the limit (max_event_bytes) is {rules.max_event_bytes}",
             )  # fmt: skip
             continue
-        kind = row.event["type"]
-        yield Outgoing(row.line, row.last_line, kind, value, key_for(row.event))
+        for event, value in zip(row.events, values, strict=True):
+            yield Outgoing(row.line, row.last_line, event["type"], value, key_for(event))
+
+
+@contextmanager
+def mapped_lines(
+    path: Path, mapping: CsvMapping, rules: Rules, refused: Counter[str] | None = None
+) -> Iterator[Iterator[bytes]]:
+    """The JSON events `publish` would send for a CSV export (for `report`), refusals counted
+    by reason in `refused`."""
+    with open_items(path, mapping, rules) as items:
+
+        def values() -> Iterator[bytes]:
+            for item in items:
+                if isinstance(item, Refusal):
+                    if refused is not None:
+                        refused[item.reason] += 1
+                else:
+                    yield item.value
+
+        yield values()
 
 
 @contextmanager
@@ -219,12 +240,27 @@ async def send_items(
 # --------------------------------------------------------------------------- dry run
 
 
-def check_items(
-    items: Iterator[Item], rules: Rules, tally: Tally, progress: Progress, reporter: Reporter,
-    wall: datetime | None = None,
-) -> None:  # fmt: skip
-    """Decode each message as the worker would, and check its time against the wall clock
-    (`future`, and `too_late` as a worker with KPI_CLOCK=wall sees it). Nothing is sent."""
+def newest_event_time(items: Iterator[Item], rules: Rules) -> datetime | None:
+    """The latest `occurred_at` of the valid events: "now" for a worker with KPI_CLOCK=event
+    that has read the whole file."""
+    from kpi_core.events import Rejection, decode_event
+
+    newest: datetime | None = None
+    for item in items:
+        if isinstance(item, Outgoing):
+            try:
+                at = decode_event(item.value, rules).occurred_at
+            except Rejection:
+                continue
+            if newest is None or at > newest:
+                newest = at
+    return newest
+
+
+def too_late_for_wall_clock(
+    items: Iterator[Item], rules: Rules, wall: datetime | None = None
+) -> tuple[int, str]:
+    """(events a worker with KPI_CLOCK=wall would reject `too_late`, the start of what it keeps)."""
     from kpi_core.clock import KpiClock
     from kpi_core.engine import KpiEngine
     from kpi_core.events import Rejection, decode_event
@@ -232,6 +268,30 @@ def check_items(
 
     clock = KpiClock() if wall is None else KpiClock(wall=lambda: wall)
     context = KpiEngine(rules, clock).context()
+    late = 0
+    for item in items:
+        if isinstance(item, Outgoing):
+            try:
+                check_time(decode_event(item.value, rules), context)
+            except Rejection as rejection:
+                late += rejection.reason == "too_late"
+    return late, context.horizon.earliest_instant.date().isoformat()
+
+
+def check_items(
+    items: Iterator[Item], rules: Rules, tally: Tally, progress: Progress, reporter: Reporter,
+    wall: datetime | None = None, now: datetime | None = None,
+) -> None:  # fmt: skip
+    """Decode each message as the worker would, and check its time: `future` against the wall
+    clock, `too_late` against `now` (default the wall clock, as a worker with KPI_CLOCK=wall sees
+    it; the newest event of the file for KPI_CLOCK=event). Nothing is sent."""
+    from kpi_core.clock import KpiClock
+    from kpi_core.engine import KpiEngine
+    from kpi_core.events import Rejection, decode_event
+    from kpi_core.transitions import check_time
+
+    clock = KpiClock() if wall is None else KpiClock(wall=lambda: wall)
+    context = KpiEngine(rules, clock).context(now=now)
     seen: set[str] = set()
     for item in items:
         if isinstance(item, Refusal):
@@ -302,10 +362,12 @@ def run_publish(
     rules: Rules | None = None,
     dry_run: bool = False,
     show: int = 20,
+    clock: str = "wall",
 ) -> int:
     """Publish (or, with `dry_run`, only check) a JSONL file, or a CSV file with a mapping.
-    Exit status: 0 all sent, 1 some line refused, rejected (dry run) or not acknowledged,
-    2 unusable input (no file, bad mapping)."""
+    `clock` is the worker clock a dry run judges `too_late` by (`event`: the file's newest
+    event). Exit status: 0 all sent, 1 some line refused, rejected (dry run) or not
+    acknowledged, 2 unusable input (no file, bad mapping)."""
     if not path.exists() or path.is_dir():
         print(f"publish: no such file {path}", file=sys.stderr)
         return 2
@@ -319,6 +381,22 @@ def run_publish(
     if (mapping_path is not None or dry_run) and rules is None:
         raise ValueError("a rules file is needed to map or check events")
     mapping = load_mapping(mapping_path, rules) if mapping_path is not None else None
+    now: datetime | None = None
+    if dry_run and clock == "event":
+        assert rules is not None
+        with open_items(path, mapping, rules) as items:
+            now = newest_event_time(items, rules)
+    elif not dry_run and rules is not None:
+        with open_items(path, mapping, rules) as items:
+            late, kept_from = too_late_for_wall_clock(items, rules)
+        if late:
+            print(
+                f"publish: warning: {late} events are older than a worker with KPI_CLOCK=wall keeps "
+                f"(it keeps from {kept_from}: keep.* of the rules file) and it would reject them "
+                "too_late; for a backfill of history run the workers with KPI_CLOCK=event "
+                "(kpi-monitor worker --clock event), and check with --dry-run --clock event",
+                file=sys.stderr,
+            )
     tally = Tally()
     progress = Progress("checked" if dry_run else "sent", count_lines(path) if sys.stderr.isatty() else None)
     reporter = Reporter(progress, show)
@@ -326,7 +404,7 @@ def run_publish(
         with open_items(path, mapping, rules) as items:
             if dry_run:
                 assert rules is not None
-                check_items(items, rules, tally, progress, reporter)
+                check_items(items, rules, tally, progress, reporter, now=now)
             else:
                 assert settings is not None
                 asyncio.run(send_items(settings, items, tally, progress, reporter, rate))

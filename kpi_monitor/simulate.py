@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 
-from kpi_monitor.traffic import RAW, TrafficGenerator, messy
+from kpi_monitor.traffic import BUSINESS_HOURS, RAW, TrafficGenerator, decline_origin, messy
 from kpi_rules import Rules
 from kpi_rules.vocabulary import TOPIC_OF, Topic
 from streams.settings import Settings
@@ -36,26 +36,33 @@ def key_for(event: dict[str, Any]) -> bytes | None:
     return None
 
 
-def history(
-    gen: TrafficGenerator, days: int, per_hour: float, now: datetime
-) -> Iterator[dict[str, Any]]:
-    """`days` of business-hours history up to `now`; a scenario's change starts halfway."""
+def history(gen: TrafficGenerator, days: int, now: datetime, origin: datetime) -> Iterator[dict[str, Any]]:
+    """`days` of business-hours history up to `now`; a scenario's change starts at `origin`.
+    The generator runs a deal cycle's worth of weeks before that unseen, so that the history
+    starts with a pipeline already filled (else its first weeks would sell too little)."""
     if days <= 0:
         return
     start = now - timedelta(days=days)
-    origin = now - timedelta(days=days / 2)
-    for event in gen.events(start, per_hour, origin):
-        if datetime.fromisoformat(event["occurred_at"]) > now:
+    warm_up = timedelta(hours=gen.funnel.cycle_hours * 7 / (5 * BUSINESS_HOURS))  # business -> calendar
+    for event in gen.events(start - warm_up, origin=origin):
+        at = datetime.fromisoformat(event["occurred_at"])
+        if at > now:
             return
-        yield event
+        if at >= start or event["type"] == "target.set":  # the targets of the first month too
+            yield event
 
 
 def planned_events(
     rules: Rules, args: argparse.Namespace, now: datetime
 ) -> tuple[Iterator[dict[str, Any]], Iterator[dict[str, Any]]]:
     """(history sent as fast as possible, then live traffic at the requested rate)."""
-    gen = TrafficGenerator(rules, reps=args.reps, seed=args.seed, scenario=args.scenario)
-    past, live = history(gen, args.days, args.history_per_hour, now), _live(gen, now)
+    gen = TrafficGenerator(
+        rules, reps=args.reps, seed=args.seed, scenario=args.scenario, per_hour=args.history_per_hour
+    )
+    # A declining team declines from the start of the current week and month, so the alerts
+    # compare it with a previous period it did not decline in (given --days of history).
+    origin = decline_origin(gen.calendar, now)
+    past, live = history(gen, args.days, now, origin), _live(gen, origin)
     if args.scenario == "messy":
         return messy(past, args.seed), messy(live, args.seed + 1)
     return past, live
@@ -86,12 +93,13 @@ def _live(gen: TrafficGenerator, origin: datetime) -> Iterator[dict[str, Any]]:
 def run_simulation(settings: Settings, rules: Rules, args: argparse.Namespace) -> int:
     past, live = planned_events(rules, args, datetime.now(UTC))
     if args.output is not None:
-        # A file: the history, then (if --count asks for more) live-stamped events.
-        count = args.count or 10_000
+        # A file: the history, then (if --count asks for more) live-stamped events; without
+        # --count, the history alone.
+        count = args.count
         written = 0
         with open(args.output, "wb") as handle:
-            for event in itertools.chain(past, live):
-                if written >= count:
+            for event in itertools.chain(past, live) if count else past:
+                if count and written >= count:
                     break
                 handle.write(encode(event) + b"\n")
                 written += 1

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# The quick start: local stack + a worker + simulated CRM traffic, then where to look.
+# The quick start: local stack + a worker + simulated CRM traffic with a declining team + a local
+# alert receiver, then where to look; waits for the first alert to reach the receiver.
 #   bash scripts/quickstart.sh          start everything (re-run safe)
-#   bash scripts/quickstart.sh down     stop the worker and simulator (by PID), then the stack
+#   bash scripts/quickstart.sh down     stop the simulator, worker and receiver (by PID), then the stack
+# The stack runs the rules of kpi_rules/quickstart.yaml: the packaged rules with short `for:`
+# durations (see that file), so the decline is seen within minutes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,7 +14,12 @@ logs_dir="$dev_dir/logs"
 web_port="${KPI_WEB_PORT:-6066}"
 prom_port="${KPI_PROMETHEUS_PORT:-9090}"
 am_port="${KPI_ALERTMANAGER_PORT:-9093}"
-export KPI_DEV_DIR="$dev_dir"
+alerts_port="${KPI_ALERTS_PORT:-5001}"
+rules="${KPI_QUICKSTART_RULES:-kpi_rules/quickstart.yaml}"
+export KPI_DEV_DIR="$dev_dir" KPI_ALERTS_PORT="$alerts_port"
+# The worker and simulator reach the stack's Kafka and Redis, on whatever ports it was given.
+export KPI_KAFKA_BOOTSTRAP="${KPI_KAFKA_BOOTSTRAP:-127.0.0.1:${KPI_KAFKA_PORT:-9092}}"
+export KPI_REDIS_URL="${KPI_REDIS_URL:-redis://127.0.0.1:${KPI_REDIS_PORT:-6379}/0}"
 
 stop_pid() {  # stop_pid NAME: SIGTERM the process group recorded in run/NAME.pid, then SIGKILL
   local file="$run_dir/$1.pid"
@@ -30,13 +38,14 @@ stop_pid() {  # stop_pid NAME: SIGTERM the process group recorded in run/NAME.pi
 if [ "${1:-up}" = "down" ]; then
   stop_pid simulator
   stop_pid worker
+  stop_pid alerts
   if [ -x .venv/bin/kpi-monitor ]; then .venv/bin/kpi-monitor dev down; fi
   exit 0
 fi
 
 bash scripts/install-system-deps.sh
 bash scripts/bootstrap.sh
-.venv/bin/kpi-monitor dev up
+.venv/bin/kpi-monitor dev up --rules "$rules"
 mkdir -p "$run_dir" "$logs_dir"
 
 start_bg() {  # start_bg NAME CMD...: run in its own session, log and PID under .kpi-dev
@@ -50,7 +59,14 @@ start_bg() {  # start_bg NAME CMD...: run in its own session, log and PID under 
   echo "[quickstart] started $name (pid $!, log $logs_dir/$name.log)"
 }
 
-start_bg worker env KPI_WEB_PORT="$web_port" .venv/bin/kpi-monitor worker
+# The receiver Alertmanager posts to (alerts.notify.webhook_url; KPI_ALERTS_PORT moves it).
+start_bg alerts .venv/bin/kpi-monitor alerts listen --rules "$rules" --port "$alerts_port"
+sleep 1
+if ! kill -0 "$(cat "$run_dir/alerts.pid")" 2>/dev/null; then
+  echo "[quickstart] the alert receiver exited (is port $alerts_port taken? set KPI_ALERTS_PORT):" >&2
+  tail -n 5 "$logs_dir/alerts.log" >&2; exit 1
+fi
+start_bg worker env KPI_WEB_PORT="$web_port" .venv/bin/kpi-monitor worker --rules "$rules"
 echo -n "[quickstart] waiting for the worker to be ready "
 for _ in $(seq 1 120); do
   if curl -fsS "http://127.0.0.1:$web_port/readyz" >/dev/null 2>&1; then echo " ready"; break; fi
@@ -60,8 +76,11 @@ for _ in $(seq 1 120); do
   fi
   echo -n "."; sleep 1
 done
-# Three weeks of history for 12 reps, then live traffic at 20 events/s.
-start_bg simulator .venv/bin/kpi-monitor simulate --scenario "${KPI_SCENARIO:-steady}" --reps 12 --days 21 --rate 20
+# 40 reps in 4 teams at a real sales floor's pace (24 events per business hour, targets in
+# proportion); 62 days of history, so this month and week can be compared with the same point of
+# the previous ones; team north declines from the start of this week and month (the `decline`
+# scenario); then live traffic at 0.2 events/s (30 times the history's pace, to see it move).
+start_bg simulator .venv/bin/kpi-monitor simulate --rules "$rules" --scenario "${KPI_SCENARIO:-decline}" --reps 40 --days 62 --history-per-hour 24 --rate 0.2
 
 echo -n "[quickstart] waiting for the first KPIs "
 for _ in $(seq 1 60); do
@@ -82,5 +101,20 @@ The service is running on simulated CRM traffic (events applied so far: ${applie
   Prometheus alerts             http://127.0.0.1:$prom_port$ui/alerts
   Prometheus queries            http://127.0.0.1:$prom_port$ui/graph?g0.expr=team%3Asales_revenue%3Asum%7Bperiod%3D%22month%22%7D&g0.tab=1
   Alertmanager                  http://127.0.0.1:$am_port/
+  Alert receiver (its log)      tail -f $logs_dir/alerts.log
 Logs: $logs_dir/   Stop everything: bash scripts/quickstart.sh down
+
+Team north's sales decline in the simulated traffic: SalesRevenueDecline (this month against the
+same point of last month) or SalesVisitsDrop (this week) fires in Prometheus after 1 minute
+(kpi_rules/quickstart.yaml), goes through Alertmanager, and the receiver prints it.
 MSG
+echo -n "[quickstart] waiting for the first alert (Ctrl-C stops waiting; everything keeps running) "
+for _ in $(seq 1 300); do
+  if grep -q "FIRING\|触发" "$logs_dir/alerts.log" 2>/dev/null; then
+    echo " received:"
+    grep "FIRING\|触发" "$logs_dir/alerts.log" | head -n 5 | sed 's/^/  /'
+    exit 0
+  fi
+  echo -n "."; sleep 1
+done
+echo; echo "[quickstart] no alert yet after 5 minutes; see $logs_dir/ and http://127.0.0.1:$prom_port$ui/alerts" >&2

@@ -228,14 +228,20 @@ def test_target_from_a_decimal_comma_export() -> None:
 
 @pytest.mark.parametrize(
     "name",
-    ["salesforce-opportunities", "quotas"],
+    [
+        "salesforce-opportunities",
+        "quotas",
+        "salesforce-opportunity-report",
+        "hubspot-deals",
+        "pipedrive-deals",
+    ],
 )
 def test_examples_give_the_documented_events_which_the_worker_accepts(name: str) -> None:
     data = load_mapping(EXAMPLES / f"{name}.mapping.yaml", RULES)
     with open(EXAMPLES / f"{name}.csv", encoding=data.csv.encoding, newline="") as handle:
         rows = list(CsvRows(handle, data, RULES))
     assert [row.refused for row in rows] == [None] * len(rows)
-    got = [orjson.dumps(row.event) for row in rows]
+    got = [orjson.dumps(event) for row in rows for event in row.events]
     assert got == (EXAMPLES / f"{name}.events.jsonl").read_bytes().splitlines()
     # What the worker does with each message: decode, then the time checks (at a fixed "now").
     context = KpiEngine(RULES, KpiClock(wall=lambda: datetime(2026, 11, 23, 10, tzinfo=UTC))).context()
@@ -545,9 +551,10 @@ def _columns(**changes: Any) -> dict[str, Any]:
 MAPPING_ERRORS: list[tuple[dict[str, Any], str]] = [
     (
         mapping(colums={}),
-        "colums: unknown key; allowed here: columns, constants, csv, event_id, numbers, timestamps, type",
+        "colums: unknown key; allowed here: columns, constants, csv, event_id, events, lookups, numbers, "
+        "timestamps, type",
     ),
-    (mapping(type=None), "type: required key is missing"),
+    (mapping(type=None), "type: required (or a list of `events`, each with its type)"),
     (
         mapping(columns=_columns(Stage={"field": "stage", "valuez": {}})),
         "columns.Stage.valuez: unknown key; allowed here: default, field, format, values",

@@ -283,3 +283,62 @@ def test_count_lines(tmp_path: Path) -> None:
     path.write_bytes(b"")
     assert count_lines(path) == 0
     assert count_lines(tmp_path) is None  # not a regular file: size unknown
+
+
+# --------------------------------------------------------------------------- history
+
+
+def _history_file(tmp_path: Path, days_ago: int, step_days: int = 60) -> Path:
+    """12 visits, the newest `days_ago` days back, then every `step_days` before it. The
+    packaged rules keep 3 calendar years (keep.year): from 1 January two years back."""
+    newest = datetime.now(UTC) - timedelta(days=days_ago)
+    lines = [
+        orjson.dumps(
+            {
+                "event_id": f"v-{n}",
+                "type": "visit.completed",
+                "occurred_at": (newest - timedelta(days=step_days * n)).isoformat(),
+                "rep_id": "r",
+                "visit_id": f"v{n}",
+                "customer_id": "c",
+            }
+        )
+        for n in range(12)
+    ]
+    path = tmp_path / "history.jsonl"
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    return path
+
+
+def test_a_dry_run_on_the_event_clock_judges_history_by_its_newest_event(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = _history_file(tmp_path, days_ago=1300)  # the whole file is older than 3 years
+    assert publish(str(path), "--dry-run") == 1
+    assert "the worker would reject 12 (too_late 12)" in capsys.readouterr().err
+    # A worker with KPI_CLOCK=event is "now" at the newest event, 660 days after the oldest.
+    assert publish(str(path), "--dry-run", "--clock", "event") == 0
+    assert "the worker would reject 0;" in capsys.readouterr().err
+
+
+def test_publishing_history_a_wall_clock_worker_rejects_warns_before_sending(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import kpi_monitor.publish as publish_module
+
+    sent: list[int] = []
+
+    async def no_kafka(settings: Any, items: Any, tally: Tally, *rest: Any) -> None:
+        sent.append(sum(1 for _ in items))  # what would be sent: all of it, after the warning
+
+    monkeypatch.setattr(publish_module, "send_items", no_kafka)
+    path = _history_file(tmp_path, days_ago=30, step_days=100)  # back to 1130 days ago
+    monkeypatch.setenv("KPI_KAFKA_BOOTSTRAP", "127.0.0.1:1")
+    assert publish(str(path)) == 0
+    err = capsys.readouterr().err
+    assert "publish: warning: " in err and " events are older than a worker with KPI_CLOCK=wall keeps" in err
+    assert "KPI_CLOCK=event" in err and sent == [12]
+    fresh = _history_file(tmp_path, days_ago=0).rename(tmp_path / "recent.jsonl")
+    fresh.write_bytes(b"\n".join(fresh.read_bytes().splitlines()[:3]) + b"\n")
+    assert publish(str(fresh)) == 0
+    assert "warning" not in capsys.readouterr().err

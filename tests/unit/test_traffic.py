@@ -113,3 +113,94 @@ def test_live_generator_yields_targets_then_activity() -> None:
     assert {e["type"] for e in first} == {"target.set"}
     activity = gen.next_activity(NOW, NOW)
     assert activity is not None and activity["type"] != "target.set"
+
+
+# ------------------------------------------------------------------------ realistic proportions
+
+
+def _funnel_figures(reps: int, per_hour: float) -> tuple[float, float, Decimal]:
+    """(win rate, median days from created to closed, revenue / target) of a steady team over
+    the completed months of four months of traffic at `per_hour`."""
+    rules = load_rules()
+    gen = TrafficGenerator(rules, reps=reps, seed=5, per_hour=per_hour)
+    start = datetime(2026, 5, 1, tzinfo=UTC)
+    created: dict[str, datetime] = {}
+    cycles: list[float] = []
+    won = lost = 0
+    revenue: dict[str, Decimal] = {}
+    targets: dict[str, Decimal] = {}
+    for event in gen.events(start):
+        at = datetime.fromisoformat(str(event["occurred_at"]))
+        if at >= datetime(2026, 9, 1, tzinfo=UTC):
+            break
+        month = at.astimezone(rules.zone).strftime("%Y-%m")
+        if event["type"] == "deal.created":
+            created[str(event["deal_id"])] = at
+        elif event["type"] in ("deal.won", "deal.lost"):
+            if event["type"] == "deal.won":
+                won += 1
+                revenue[month] = revenue.get(month, Decimal(0)) + Decimal(str(event["amount"]))
+            else:
+                lost += 1
+            if str(event["deal_id"]) in created:
+                cycles.append((at - created[str(event["deal_id"])]).total_seconds() / 86400)
+        elif event["type"] == "target.set":
+            key = str(event["period_start"])[:7]
+            targets[key] = targets.get(key, Decimal(0)) + Decimal(str(event["amount"]))
+    cycles.sort()
+    # The first month fills the pipeline from nothing; June to August are the steady state.
+    months = ("2026-06", "2026-07", "2026-08")
+    ratio = sum(revenue[m] for m in months) / sum(targets[m] for m in months)
+    return won / (won + lost), cycles[len(cycles) // 2], ratio
+
+
+@pytest.mark.parametrize(("reps", "per_hour"), [(40, 24.0), (12, 40.0)])
+def test_targets_win_rates_and_cycles_are_in_proportion_at_any_pace(reps: int, per_hour: float) -> None:
+    win_rate, median_cycle_days, attainment = _funnel_figures(reps, per_hour)
+    assert 0.25 <= win_rate <= 0.45  # B2B win rates
+    assert 14 <= median_cycle_days <= 40  # weeks, not hours, whatever the pace
+    assert Decimal("0.7") <= attainment <= Decimal("1.3")  # targets of the order of sales
+
+
+def _team_windows(scenario: str, now: datetime) -> dict[str, dict[str, Decimal]]:
+    """Team sums of month revenue and week visits, current and previous to date, as the
+    worker would expose them at `now` after the simulator's history (quick-start proportions)."""
+    from kpi_core.engine import replay
+    from kpi_monitor.simulate import history
+    from kpi_monitor.traffic import decline_origin
+
+    rules = load_rules()
+    gen = TrafficGenerator(rules, reps=40, seed=1, scenario=scenario, per_hour=24)
+    engine = KpiEngine(rules, KpiClock(wall=lambda: now))
+    lines = (orjson.dumps(e) for e in history(gen, 62, now, decline_origin(gen.calendar, now)))
+    states, _ = replay(engine, (decode_event(line, rules) for line in lines))
+    teams: dict[str, dict[str, Decimal]] = {}
+    for state in states.values():
+        view = engine.view(state, now)
+        month, week = view.windows("month"), view.windows("week")
+        sums = teams.setdefault(state.team, {})
+        for key, row, field in (
+            ("revenue", month["current"], "revenue"),
+            ("revenue_ptd", month["previous_to_date"], "revenue"),
+            ("visits", week["current"], "visits"),
+            ("visits_ptd", week["previous_to_date"], "visits"),
+        ):
+            sums[key] = sums.get(key, Decimal(0)) + Decimal(str((row or {}).get(field) or 0))
+    return teams
+
+
+@pytest.mark.parametrize(
+    "now",
+    [
+        datetime(2026, 11, 30, 18, 12, tzinfo=UTC),  # a Monday, the month's last day
+        datetime(2026, 12, 3, 11, 0, tzinfo=UTC),  # early in a month, mid-week
+        datetime(2027, 3, 17, 15, 30, tzinfo=UTC),  # mid-month
+    ],
+)
+def test_the_declining_team_is_behind_last_period_to_date_from_the_first_event(now: datetime) -> None:
+    teams = _team_windows("decline", now)
+    north = teams["north"]
+    revenue_drop = 1 - north["revenue"] / north["revenue_ptd"] if north["revenue_ptd"] >= 1000 else 0
+    visits_drop = 1 - north["visits"] / north["visits_ptd"] if north["visits_ptd"] >= 10 else 0
+    # What SalesRevenueDecline (20%) or SalesVisitsDrop (30%) of the packaged rules look for.
+    assert revenue_drop > Decimal("0.2") or visits_drop > Decimal("0.3"), north
