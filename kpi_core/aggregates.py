@@ -72,6 +72,12 @@ class Agg:
             else:
                 setattr(self, slot.attr, getattr(self, slot.attr) + getattr(other, slot.attr))
 
+    def copy(self) -> Agg:
+        """An independent copy (the labelled mappings copied too)."""
+        out = Agg()
+        out.merge(self)
+        return out
+
     def components(self) -> dict[str, int | Decimal]:
         """The unlabelled additive KPIs by catalogue name, exact (durations in seconds)."""
         out: dict[str, int | Decimal] = {}

@@ -11,6 +11,7 @@ from typing import Any
 import orjson
 
 from kpi_core.aggregates import Agg
+from kpi_core.customers import CustomerSummary
 from kpi_core.state import META_FIELD, REVENUE, DealState, RepState, Won, target_field
 
 _Encoded = bytes
@@ -68,6 +69,28 @@ def _encode_deal(deal: DealState) -> dict[str, Any]:
     }
 
 
+def encode_summary(summary: CustomerSummary) -> list[Any]:
+    """A customer summary as JSON: [generation, sequence, [[at_us, rep], ...], visit_us, quote_us]."""
+    return [
+        summary.version[0],
+        summary.version[1],
+        [[_us(at), rep] for at, rep in summary.purchases],
+        _dt(summary.last_visit),
+        _dt(summary.last_quote),
+    ]
+
+
+def decode_summary(customer_id: str, data: list[Any]) -> CustomerSummary:
+    generation, sequence, purchases, last_visit, last_quote = data
+    return CustomerSummary(
+        customer_id,
+        (int(generation), int(sequence)),
+        tuple((_at(at), str(rep)) for at, rep in purchases),
+        _from_dt(last_visit),
+        _from_dt(last_quote),
+    )
+
+
 def _decode_deal(data: dict[str, Any]) -> DealState:
     def fact(raw: list[Any] | None, money: bool) -> tuple[datetime, str, Any] | None:
         if raw is None:
@@ -118,6 +141,9 @@ def encode_part(state: RepState, name: str) -> _Encoded | None:
     if name.startswith("d|"):  # one per deal: too many distinct names to be worth caching
         deal = state.deals.get(name[2:])
         return None if deal is None else _dumps(_encode_deal(deal))
+    if name.startswith("c|"):  # one per customer, likewise
+        summary = state.customers.get(name[2:])
+        return None if summary is None else _dumps(encode_summary(summary))
     tag, kind, key = _address(name)
     if tag == "b":
         agg = state.buckets[kind].get(key)
@@ -158,6 +184,8 @@ def decode_parts(rep_id: str, parts: Iterable[tuple[str, bytes]]) -> RepState:
             )
         elif tag == "d":
             state.deals[rest] = _decode_deal(orjson.loads(raw))
+        elif tag == "c":
+            state.customers[rest] = decode_summary(rest, orjson.loads(raw))
         elif tag == "s":
             raw_hour, _, raw_index = rest.partition("|")
             hour, index = int(raw_hour), int(raw_index)
@@ -190,6 +218,7 @@ def encode_all(state: RepState) -> dict[str, bytes]:
     names.update(f"b|{kind}|{key}" for kind, buckets in state.buckets.items() for key in buckets)
     names.update(target_field(*key) for key in state.targets)
     names.update(f"d|{d}" for d in state.deals)
+    names.update(f"c|{c}" for c in state.customers)
     names.update(
         f"s|{hour}|{index}"
         for hour, chunks in state.seen_chunks.items()

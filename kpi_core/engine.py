@@ -8,11 +8,20 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from kpi_core.clock import KpiClock
-from kpi_core.events import Event, Rejection
+from kpi_core.customers import (
+    CustomerState,
+    CustomerSummary,
+    Version,
+    purchase,
+    quote,
+    summaries,
+    visit,
+)
+from kpi_core.events import DealWon, Event, QuoteSent, Rejection, VisitCompleted
 from kpi_core.owners import owner_key
 from kpi_core.periods import Calendar, slot_of
 from kpi_core.state import Horizon, RepState
-from kpi_core.transitions import Context, apply_event
+from kpi_core.transitions import Context, apply_event, apply_summary, check_time
 from kpi_core.windows import RepView
 from kpi_rules import Rules
 
@@ -28,6 +37,9 @@ class KpiEngine:
         self.probabilities = dict(rules.stages)
         self.max_future = timedelta(seconds=rules.max_future_skew_seconds)
         self.dedupe_seconds = rules.dedupe_horizon_hours * 3600.0
+        self.churn_after = timedelta(days=rules.customers.churn_after_days)
+        self.customer_keep = timedelta(days=rules.customers.customer_keep_days)
+        self.at_risk_after = timedelta(days=rules.customers.at_risk_after_days)
         self._horizon: Horizon | None = None
 
     def horizon(self, now: datetime) -> Horizon:
@@ -36,7 +48,7 @@ class KpiEngine:
         # 15-minute slot boundaries (every UTC offset is a multiple of 15 minutes): recompute
         # when `now` enters another slot.
         if cached is None or slot_of(now) != slot_of(cached.now):
-            cached = self._horizon = Horizon.at(now, self.calendar, self.keep)
+            cached = self._horizon = Horizon.at(now, self.calendar, self.keep, self.churn_after)
         return cached
 
     def context(self, now: datetime | None = None, wall: datetime | None = None) -> Context:
@@ -59,7 +71,7 @@ class KpiEngine:
         return bool(event.occurred_at > wall + self.max_future)
 
     def view(self, state: RepState, now: datetime | None = None) -> RepView:
-        horizon = Horizon.at(now or self.clock.now(), self.calendar, self.keep)
+        horizon = Horizon.at(now or self.clock.now(), self.calendar, self.keep, self.churn_after)
         return RepView(
             state,
             self.calendar,
@@ -144,17 +156,122 @@ def replay(
         events = list(events)
         observe_all(engine, events)
     states: dict[str, RepState] = {}
+    customers: dict[str, CustomerState] = {}
     rejected: Counter[str] = Counter()
     batch: list[Event] = []
+    batches = 0
+
+    def run(last: bool) -> None:
+        nonlocal batches
+        batches += 1
+        _count(apply_batch(engine, batch, states, prune=last), rejected)
+        # The customer side as the worker runs it, one version per batch (the newest wins).
+        outcome = apply_customer_batch(engine, batch, customers, (0, batches), prune=last)
+        apply_summaries(engine, outcome.summaries, states)
+
     for event in events:
         batch.append(event)
         if len(batch) >= chunk:
-            _count(apply_batch(engine, batch, states), rejected)
+            run(last=False)
             batch = []
-    _count(apply_batch(engine, batch, states, prune=True), rejected)
+    run(last=True)
     return states, rejected
 
 
 def _count(outcome: BatchOutcome, rejected: Counter[str]) -> None:
     for _, rejection in outcome.rejected:
         rejected[rejection.reason.value] += 1
+
+
+# --------------------------------------------------------------------------- customers
+
+
+@dataclass(slots=True)
+class CustomerOutcome:
+    """What one batch did on the customer side: the summaries to send to reps."""
+
+    changed: dict[str, CustomerState] = field(default_factory=dict)
+    summaries: list[tuple[str, CustomerSummary]] = field(default_factory=list)
+    ignored: int = 0  # facts the customer side does not keep (too old or from the future)
+
+
+def customer_key(event: Event) -> str | None:
+    """The customer an event is a fact of, for the customer side (purchases, visits, quotes)."""
+    if isinstance(event, DealWon | VisitCompleted | QuoteSent):
+        return event.customer_id
+    return None
+
+
+def apply_customer_batch(
+    engine: KpiEngine,
+    events: Sequence[Event],
+    customers: MutableMapping[str, CustomerState],
+    version: Version,
+    prune: bool = False,
+) -> CustomerOutcome:
+    """THE way facts reach customer states, for `report` and the worker alike: the clock moves
+    first (as in `apply_batch`), facts are judged by the same time rules as on the rep side (and
+    older than `customer_keep_days` are not kept), applied idempotently, and every changed
+    customer's summary is produced, versioned `version`, for each rep that holds it."""
+    if engine.clock.mode == "event":
+        observe_all(engine, events)
+    ctx = engine.context()
+    keep_from = ctx.wall - engine.customer_keep
+    outcome = CustomerOutcome()
+    for event in events:
+        customer_id = customer_key(event)
+        if customer_id is None:
+            continue
+        try:
+            check_time(event, ctx)
+        except Rejection:
+            outcome.ignored += 1  # the rep side dead-letters it; here it is simply not kept
+            continue
+        at = event.occurred_at
+        if at < keep_from:
+            outcome.ignored += 1
+            continue
+        state = customers.get(customer_id)
+        if state is None:
+            state = CustomerState(customer_id)
+        if isinstance(event, DealWon):
+            changed = purchase(state, event.event_id, at, event.rep_id)
+        elif isinstance(event, VisitCompleted):
+            changed = visit(state, at)
+        else:
+            changed = quote(state, at)
+        if changed:
+            customers[customer_id] = outcome.changed[customer_id] = state
+    for state in outcome.changed.values():
+        if state.purchases or state.holders:
+            outcome.summaries.extend(summaries(state, version))
+    if prune:
+        for customer_id in [c for c, s in customers.items() if _forgotten(s, keep_from)]:
+            del customers[customer_id]
+    return outcome
+
+
+def _forgotten(state: CustomerState, keep_from: datetime) -> bool:
+    """No purchase, visit or quote within `customer_keep_days`: the customer is forgotten."""
+    times = [state.last_purchase(), state.last_visit, state.last_quote]
+    return all(t is None or t < keep_from for t in times)
+
+
+def apply_summaries(
+    engine: KpiEngine,
+    items: Iterable[tuple[str, CustomerSummary]],
+    states: MutableMapping[str, RepState],
+) -> dict[str, RepState]:
+    """THE way customer summaries reach rep states (report and worker): a newer version
+    replaces the kept one and its bucketed counts. Returns the states changed."""
+    ctx = engine.context()
+    touched: dict[str, RepState] = {}
+    for rep_id, summary in items:
+        state = states.get(rep_id)
+        if state is None:
+            if not summary.purchases:
+                continue
+            state = RepState(rep_id=rep_id)
+        if apply_summary(state, summary, ctx):
+            states[rep_id] = touched[rep_id] = state
+    return touched

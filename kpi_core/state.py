@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from kpi_core.aggregates import ZERO, Agg
+from kpi_core.customers import CustomerIndex, CustomerSummary
 from kpi_core.periods import (
     PERIOD_KINDS,
     SLOT_SECONDS,
@@ -73,15 +74,22 @@ class Horizon:
     now: datetime
     oldest: dict[str, Any]
     earliest_instant: datetime
+    churn_after: timedelta = timedelta(days=90)
 
     @classmethod
-    def at(cls, now: datetime, calendar: Calendar, keep: dict[str, int]) -> Horizon:
+    def at(
+        cls,
+        now: datetime,
+        calendar: Calendar,
+        keep: dict[str, int],
+        churn_after: timedelta = timedelta(days=90),
+    ) -> Horizon:
         oldest: dict[str, Any] = {"slot": slot_of(now) - keep["hour"] * 3600 // SLOT_SECONDS + 1}
         earliest = slot_start(oldest["slot"])
         for kind in PERIOD_KINDS:
             oldest[kind] = shift(kind, calendar.start_of(kind, now), -(keep[kind] - 1))
             earliest = min(earliest, calendar.bounds(kind, oldest[kind])[0])
-        return cls(now=now, oldest=oldest, earliest_instant=earliest)
+        return cls(now=now, oldest=oldest, earliest_instant=earliest, churn_after=churn_after)
 
 
 @dataclass(slots=True)
@@ -105,6 +113,10 @@ class RepState:
     open_deals: int = 0
     open_pipeline: Decimal = ZERO
     weighted_pipeline: Decimal = ZERO
+    # The latest summary of each customer the rep ever sold to (kpi_core.customers).
+    customers: dict[str, CustomerSummary] = field(default_factory=dict)
+    # Derived from `customers` on first read, dropped on every change of them; never stored.
+    customer_index: CustomerIndex | None = field(default=None, compare=False, repr=False)
     # Names of the parts changed since the last save (see `codec`): a store writes only these.
     touched: set[str] = field(default_factory=set)
 
@@ -131,7 +143,9 @@ class RepState:
         return out
 
     def prune(self, horizon: Horizon, wall: float, dedupe_seconds: float) -> None:
-        """Drop buckets, targets, closed deals and remembered ids that fell out of retention."""
+        """Drop buckets, targets, closed deals, customers and remembered ids that fell out of
+        retention (a customer once its last purchase is older than the oldest retained instant
+        by more than `churn_after`: it no longer changes any retained figure)."""
         touched = self.touched
         for kind, buckets in self.buckets.items():
             oldest = horizon.oldest[kind]
@@ -146,6 +160,12 @@ class RepState:
         ]:
             del self.deals[deal_id]
             touched.add(deal_field(deal_id))
+        for customer_id in [
+            c for c, summary in self.customers.items() if _forgettable(summary, horizon)
+        ]:
+            del self.customers[customer_id]
+            self.customer_index = None
+            touched.add(customer_field(customer_id))
         cutoff = int(wall - dedupe_seconds) // 3600
         for hour in [h for h in self.seen_chunks if h < cutoff]:
             chunks = self.seen_chunks.pop(hour)
@@ -210,6 +230,18 @@ REVENUE = TargetMetric.REVENUE.value
 
 def deal_field(deal_id: str) -> str:
     return f"d|{deal_id}"
+
+
+def customer_field(customer_id: str) -> str:
+    return f"c|{customer_id}"
+
+
+def _forgettable(summary: CustomerSummary, horizon: Horizon) -> bool:
+    """No retained period can see the customer any more (its whole history is older)."""
+    if not summary.purchases:
+        return True
+    last = summary.purchases[-1][0]
+    return last + horizon.churn_after < horizon.earliest_instant
 
 
 SEEN_CHUNK = 256

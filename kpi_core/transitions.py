@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from bisect import bisect_left, insort
+from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, TypeVar
 
-from kpi_core.aggregates import ZERO
+from kpi_core.aggregates import ZERO, Agg
+from kpi_core.customers import BucketKey, CustomerSummary, bucket_contributions
 from kpi_core.events import (
     DealCreated,
     DealLost,
@@ -31,6 +33,8 @@ from kpi_core.state import (
     RepState,
     Won,
     _us,
+    bucket_field,
+    customer_field,
     deal_field,
     target_field,
 )
@@ -283,3 +287,37 @@ def _add(state: RepState, item: Contribution, sign: int, ctx: Context) -> None:
         else:
             agg.first_response_us_sum += sign * value
             agg.first_response_count += sign
+
+
+def apply_summary(state: RepState, summary: CustomerSummary, ctx: Context) -> bool:
+    """Replace what `state` keeps of a customer with a newer summary (contract section 3.1).
+
+    The bucketed counts the customer adds (new, buying, returning, reactivated) are retracted
+    for the old summary and added for the new one; a summary no newer than the kept one is
+    ignored (redelivery, replay). Returns whether anything changed."""
+    customer_id = summary.customer_id
+    kept = state.customers.get(customer_id)
+    if kept is not None and summary.version <= kept.version:
+        return False
+    churn_after = ctx.horizon.churn_after
+    before = Counter[BucketKey]()
+    if kept is not None:
+        before = bucket_contributions(kept, state.rep_id, ctx.calendar, churn_after)
+    after = bucket_contributions(summary, state.rep_id, ctx.calendar, churn_after)
+    delta = after
+    delta.subtract(before)
+    for (component, kind, start), change in delta.items():
+        if change and start >= ctx.horizon.oldest[kind]:
+            bucket = state.buckets[kind].get(start)
+            if bucket is None:
+                bucket = state.buckets[kind][start] = Agg()
+            setattr(bucket, component, getattr(bucket, component) + change)
+            state.touched.add(bucket_field(kind, start))
+    if summary.purchases:
+        state.customers[customer_id] = summary
+    else:
+        state.customers.pop(customer_id, None)
+    state.customer_index = None
+    state.touched.add(customer_field(customer_id))
+    state.touched.add(META_FIELD)
+    return True

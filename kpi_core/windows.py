@@ -8,6 +8,7 @@ from typing import Any
 
 from kpi_core.aggregates import Agg
 from kpi_core.catalogue import ADDITIVE, Kpi, KpiKind, Surface, on
+from kpi_core.customers import CustomerIndex
 from kpi_core.derived import derived_kpis, money, number, pipeline_coverage
 from kpi_core.periods import SLOT_SECONDS, Calendar, shift, slot_of
 from kpi_core.state import REVENUE, Horizon, RepState
@@ -100,9 +101,7 @@ class RepView:
             month = shift("month", month, -1)
             if not self.retained("month", month):
                 break
-            bucket = self.state.buckets["month"].get(month)
-            if bucket is not None:
-                total.merge(bucket)
+            total.merge(self.complete("month", month))
         return dict(total.components())
 
     def retained(self, kind: str, start: date) -> bool:
@@ -111,10 +110,44 @@ class RepView:
     def whole(self, kind: str, start: date) -> Agg | None:
         if not self.retained(kind, start):
             return None
-        return self.state.buckets[kind].get(start) or Agg()
+        return self.complete(kind, start)
+
+    def customers(self) -> CustomerIndex:
+        """The rep's customers arranged for counting (built once per change of them)."""
+        index = self.state.customer_index
+        if index is None:
+            index = self.state.customer_index = CustomerIndex.build(
+                self.state.rep_id, self.state.customers.values(), self.horizon.churn_after
+            )
+        return index
+
+    def complete(self, kind: str, start: date) -> Agg:
+        """A whole period: its bucket, with the customer counts that depend on the clock
+        (churned, active at the start, retained) as they are at `now`. A copy: safe to change."""
+        agg = (self.state.buckets[kind].get(start) or Agg()).copy()
+        if self.state.customers:
+            begin, end = self.calendar.bounds(kind, start)
+            for name, value in self.customers().read_time(begin, end, self.now).items():
+                setattr(agg, name, value)
+        return agg
 
     def to_date(self, kind: str, start: date, cutoff: timedelta) -> Agg | None:
-        """The period from `start` up to the elapsed point `cutoff` (local days; time for `day`)."""
+        """The period from `start` up to the elapsed point `cutoff` (local days; time for `day`).
+
+        Sums of buckets, except the customer counts: distinct customers do not add up across
+        buckets, so they are counted customer by customer over the window."""
+        total = self._to_date(kind, start, cutoff)
+        if total is not None and self.state.customers:
+            begin, end = self.calendar.bounds(kind, start)
+            if kind == "day":
+                stop = min(begin + cutoff, end)
+            else:
+                stop = min(self.calendar.bounds("day", min(start + cutoff, shift(kind, start, 1)))[0], end)
+            for name, value in self.customers().window(begin, stop, self.now).items():
+                setattr(total, name, value)
+        return total
+
+    def _to_date(self, kind: str, start: date, cutoff: timedelta) -> Agg | None:
         total = Agg()
         if kind == "day":
             begin, end = self.calendar.bounds("day", start)
@@ -186,7 +219,7 @@ class RepView:
         """A retained period: complete ones compare with the whole previous period, the
         current one with the previous period to date (like-for-like)."""
         current = self.calendar.start_of(kind, self.now)
-        agg = self.state.buckets[kind].get(start) or Agg()
+        agg = self.complete(kind, start)
         previous = shift(kind, start, -1)
         if start == current:
             compared = self.to_date(kind, previous, self.cutoff(kind))
@@ -218,6 +251,9 @@ class RepView:
     def starts(self, kind: str) -> list[date]:
         """Retained periods of `kind` with any data or a target, oldest first."""
         keys = {k for k, agg in self.state.buckets[kind].items() if not agg.is_empty()}
+        if self.state.customers:  # a quiet period in which a customer churned has a row too
+            churns = self.customers().churns
+            keys.update(self.calendar.start_of(kind, c) for c in churns if c <= self.now)
         keys.update(start for (_, k, start) in self.state.targets if k == kind)
         return sorted(k for k in keys if self.retained(kind, k))
 
@@ -241,9 +277,7 @@ class RepView:
         kind = self.coverage_period
         current = self.calendar.start_of(kind, self.now)
         agg = self.state.buckets[kind].get(current) or Agg()
-        coverage = pipeline_coverage(
-            self.state.weighted_pipeline, self.target(kind, current), agg.revenue
-        )
+        coverage = pipeline_coverage(self.state.weighted_pipeline, self.target(kind, current), agg.revenue)
         return {
             "rep_id": self.state.rep_id,
             "team": self.state.team,
