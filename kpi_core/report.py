@@ -1,12 +1,10 @@
-"""The embedded `report` mode: KPIs from an event file with no Kafka, as JSON, a table or CSV."""
+"""The embedded `report` mode: the KPI document of an event file (no Kafka), and its table/CSV columns."""
 
 from __future__ import annotations
 
-import csv
-import io
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
-from typing import IO, Any
+from typing import Any
 
 from kpi_core.catalogue import Kpi, KpiKind, kpi
 from kpi_core.derived import ROW_KPIS
@@ -16,7 +14,8 @@ from kpi_core.periods import PERIOD_KINDS
 from kpi_core.state import RepState
 from kpi_core.windows import ROW_ADDITIVE
 
-_ROW_KEYS: tuple[tuple[str, str], ...] = (
+#: (column title, path in a period row) of the columns that name a row (the rest are KPIs).
+ROW_KEY_COLUMNS: tuple[tuple[str, str], ...] = (
     ("rep", "rep_id"),
     ("team", "team"),
     ("period", "period"),
@@ -42,8 +41,12 @@ TABLE_KPIS: tuple[str, ...] = (
     "churn_pct",
     "csat_pct",
 )
-TABLE_COLUMNS: tuple[tuple[str, str], ...] = _ROW_KEYS + tuple(
+TABLE_COLUMNS: tuple[tuple[str, str], ...] = ROW_KEY_COLUMNS + tuple(
     (str(kpi(name).table), _path(kpi(name))) for name in TABLE_KPIS
+)
+#: The open pipeline under the table: (title, key of a pipeline row).
+PIPELINE_COLUMNS: tuple[tuple[str, str], ...] = (("rep", "rep_id"), ("team", "team")) + tuple(
+    (kpi(name).title.en, name) for name in ("open_deals", "open_pipeline", "weighted_pipeline")
 )
 #: `report --format csv`: every unlabelled KPI of a row, in catalogue order.
 CSV_COLUMNS: tuple[str, ...] = ("rep_id", "team", "region", "period", "start") + tuple(
@@ -97,67 +100,9 @@ def report_document(
     return {"periods": periods, "pipeline": pipeline, "rejected": dict(sorted(rejected.items()))}
 
 
-def _cell(row: dict[str, Any], path: str) -> Any:
+def cell(row: dict[str, Any], path: str) -> Any:
+    """The value at a column's dotted path (`derived.win_rate_pct`), None where there is none."""
     value: Any = row
     for part in path.split("."):
         value = value.get(part) if isinstance(value, dict) else None
     return value
-
-
-def _text(value: Any) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, float):
-        return f"{value:.1f}"
-    return str(value)
-
-
-def render_table(document: dict[str, Any], out: IO[str]) -> None:
-    rows = [[_text(_cell(r, path)) for _, path in TABLE_COLUMNS] for r in document["periods"]]
-    headers = [title for title, _ in TABLE_COLUMNS]
-    widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(headers)]
-    numeric = set(range(len(_ROW_KEYS), len(TABLE_COLUMNS)))
-
-    def line(cells: list[str]) -> str:
-        return "  ".join(
-            c.rjust(w) if i in numeric else c.ljust(w)
-            for i, (c, w) in enumerate(zip(cells, widths, strict=True))
-        ).rstrip()
-
-    out.write(line(headers) + "\n")
-    out.write(line(["-" * w for w in widths]) + "\n")
-    for r in rows:
-        out.write(line(r) + "\n")
-    if document["pipeline"]:
-        out.write("\nOpen pipeline\n")
-        for p in document["pipeline"]:
-            out.write(
-                f"  {p['rep_id']:<16} {p['team']:<12} deals {p['open_deals']:>4}  "
-                f"open {p['open_pipeline']:>14}  weighted {p['weighted_pipeline']:>14}\n"
-            )
-
-
-def render_csv(document: dict[str, Any], out: IO[str]) -> None:
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow([c.removeprefix("derived.") for c in CSV_COLUMNS])
-    for row in document["periods"]:
-        writer.writerow(["" if (v := _cell(row, c)) is None else v for c in CSV_COLUMNS])
-
-
-def rejected_summary(document: dict[str, Any]) -> str:
-    rejected = document["rejected"]
-    if not rejected:
-        return "rejected: none"
-    total = sum(rejected.values())
-    parts = ", ".join(f"{reason} {count}" for reason, count in rejected.items())
-    return f"rejected: {total} ({parts})"
-
-
-def render(document: dict[str, Any], fmt: str) -> str:
-    import orjson
-
-    if fmt == "json":
-        return orjson.dumps(document, option=orjson.OPT_INDENT_2).decode() + "\n"
-    buffer = io.StringIO()
-    (render_table if fmt == "table" else render_csv)(document, buffer)
-    return buffer.getvalue()

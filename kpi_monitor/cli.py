@@ -148,7 +148,8 @@ def build_parser() -> argparse.ArgumentParser:
 def _report(args: argparse.Namespace) -> int:
     from kpi_core.clock import KpiClock
     from kpi_core.engine import KpiEngine
-    from kpi_core.report import build_report, rejected_summary, render
+    from kpi_core.report import build_report
+    from kpi_monitor.report_render import rejected_summary, write_report
 
     rules = load_rules(_rules_path(args))
     mode = args.clock or os.environ.get("KPI_CLOCK", "wall")
@@ -168,7 +169,7 @@ def _report(args: argparse.Namespace) -> int:
 
         with open(path, "rb") as handle:
             document = build_report(handle, engine, reread)
-    sys.stdout.write(render(document, args.format))
+    write_report(document, args.format, sys.stdout)
     print(rejected_summary(document), file=sys.stderr)
     return 0
 

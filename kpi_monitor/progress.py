@@ -1,4 +1,4 @@
-"""A progress line on stderr: a redrawn bar on a terminal, else a plain line every N events."""
+"""Publish progress on stderr: a rich bar on a terminal, else a plain line every N events."""
 
 from __future__ import annotations
 
@@ -7,6 +7,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
+
+from rich import progress as rp
+from rich.console import Console
+from rich.text import Text
 
 BAR_WIDTH = 24
 
@@ -27,14 +31,34 @@ def count_lines(path: Path) -> int | None:
     return count + (last != b"\n")
 
 
-def _duration(seconds: float) -> str:
-    whole = int(seconds + 0.5)
-    return f"{whole // 3600}:{whole // 60 % 60:02d}:{whole % 60:02d}"
+class EventRate(rp.ProgressColumn):
+    """Events (not lines) per second since the first record: a refused line is not sent."""
+
+    def render(self, task: rp.Task) -> Text:
+        elapsed = task.elapsed or 0.0
+        done = int(task.fields.get("done", 0))
+        return Text(f"{done / elapsed:,.0f}/s" if elapsed > 0 else "?/s", style="progress.data.speed")
+
+
+def _columns(verb: str, known_total: bool) -> list[str | rp.ProgressColumn]:
+    done = rp.TextColumn(f"{{task.fields[done]:,}} {verb}")
+    if not known_total:
+        return ["publish", rp.TextColumn("{task.completed:,.0f} lines"), done, EventRate()]
+    return [
+        "publish",
+        rp.BarColumn(bar_width=BAR_WIDTH),
+        rp.TaskProgressColumn(),
+        rp.TextColumn("{task.completed:,.0f}/{task.total:,.0f} lines"),
+        done,
+        EventRate(),
+        "ETA",
+        rp.TimeRemainingColumn(),
+    ]
 
 
 class Progress:
-    """`update(line, done)` after each input record; `note(text)` for a message (it does not
-    tear the bar); `finish()` at the end. On a terminal the bar is redrawn at most every
+    """`update(line, done)` after each input record; `note(text)` for a message (printed above
+    the bar, which stays); `finish()` at the end. On a terminal the bar is redrawn at most every
     `interval` seconds; elsewhere (a log file, CI) one line is written every `every` events."""
 
     def __init__(
@@ -57,17 +81,29 @@ class Progress:
         self.started = clock()
         self._first = True  # the clock starts at the first record, not while Kafka connects
         self._drawn_at: float | None = None
-        self._shown = False  # a bar is on screen (so a note must clear it first)
         self._next_every = every
         self.line = 0
         self.done = 0
+        self.console = Console(file=self.stream, force_terminal=self.tty, highlight=False)
+        # Redrawn by `update` (no refresh thread), so "at most every `interval`" holds exactly;
+        # the stderr redirect puts other writers' lines (logging) above the bar too.
+        self.bar = rp.Progress(
+            *_columns(verb, bool(total_lines)),
+            console=self.console,
+            auto_refresh=False,
+            get_time=clock,
+            redirect_stdout=False,
+            redirect_stderr=self.stream is sys.stderr,
+        )
+        self.task = self.bar.add_task("publish", total=total_lines or None, start=False, done=0)
 
     def update(self, line: int, done: int) -> None:
         self.line, self.done = line, done
         if self._first:
             self._first = False
             self.started = self._drawn_at = self.clock()  # first drawn after `interval`: a rate
-            return
+            self.bar.start_task(self.task)
+            self.bar.update(self.task, completed=line, done=done)  # the first sample of the rate
         if self.tty:
             now = self.clock()
             if self._drawn_at is None or now - self._drawn_at >= self.interval:
@@ -79,36 +115,25 @@ class Progress:
             self.stream.flush()
 
     def note(self, text: str) -> None:
-        if self._shown:
-            self.stream.write("\r\x1b[K")
-            self._shown = False
-            self._drawn_at = None  # redraw at the next update
-        self.stream.write(text + "\n")
-        self.stream.flush()
+        if self.tty:
+            # above the live bar (rich redraws it below), never wrapped or read as markup
+            self.console.print(text, markup=False, soft_wrap=True)
+        else:
+            self.stream.write(text + "\n")
+            self.stream.flush()
 
     def finish(self) -> None:
-        if self.tty and self._drawn_at is not None:
-            self._draw(self.clock())
-            self.stream.write("\n")
-            self.stream.flush()
-            self._shown = False
-
-    def render(self, now: float) -> str:
-        elapsed = max(now - self.started, 1e-9)
-        rate = f"{self.done / elapsed:,.0f}/s"
-        if not self.total:
-            return f"publish {self.line:,} lines  {self.done:,} {self.verb}  {rate}"
-        fraction = min(self.line / self.total, 1.0)
-        filled = int(fraction * BAR_WIDTH)
-        bar = "#" * filled + "." * (BAR_WIDTH - filled)
-        eta = _duration(elapsed * (1 - fraction) / fraction) if fraction > 0 else "?"
-        return (
-            f"publish [{bar}] {fraction:4.0%}  {self.line:,}/{self.total:,} lines  "
-            f"{self.done:,} {self.verb}  {rate}  ETA {eta}"
-        )
+        if self.tty and not self._first:
+            self.bar.update(self.task, completed=self.line, done=self.done)
+            if not self.bar.live.is_started:
+                self.bar.live.start(refresh=False)
+            self.bar.stop()  # draws the final figures and leaves them on their own line
 
     def _draw(self, now: float) -> None:
-        self.stream.write("\r\x1b[K" + self.render(now))
-        self.stream.flush()
+        # the bar's figures are set only when drawn: rich's update costs more than a record
+        self.bar.update(self.task, completed=self.line, done=self.done)
+        if self.bar.live.is_started:
+            self.bar.refresh()
+        else:
+            self.bar.start()  # draws
         self._drawn_at = now
-        self._shown = True

@@ -45,7 +45,9 @@ class SalesExposition:
 
     A revoked partition's reps are simply absent from `states()`, so no stale series can remain
     after a rebalance. Each rep's lines are cached until its state changes or the clock moves to
-    another 15-minute slot, so a scrape costs little more than joining strings."""
+    another 15-minute slot, so a scrape costs little more than joining strings. (A prometheus_client
+    collector with the same cache formats every sample at each scrape: 35x slower warm at 1,000
+    reps, `python -m benchmarks.scrape_metrics`.)"""
 
     def __init__(
         self,

@@ -185,11 +185,13 @@ def test_table(events_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
         "churn%",
         "csat%",
     ]
-    assert set(lines[1].replace(" ", "")) == {"-"}
+    assert set(lines[1].replace(" ", "")) == {"─"}  # the rule under the header
     month = next(line for line in lines if "month" in line and "rep-1" in line)
     assert month.split()[:7] == ["rep-1", "north", "month", "2025-10-01", "1", "1200.50", "5000.00"]
     assert "24.0" in month.split()  # attainment, one decimal
-    assert "Open pipeline" in out
+    pipeline = lines[lines.index("Open pipeline") + 1 :]
+    assert pipeline[0].split()[:2] == ["rep", "team"] and "Weighted pipeline" in pipeline[0]
+    assert [line.split() for line in pipeline[2:]] == [["rep-1", "north", "1", "300.00", "210.00"]]
     assert "rejected: 3" in err
 
 
