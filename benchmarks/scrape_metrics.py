@@ -134,10 +134,10 @@ def build_states(reps: int, days: int, per_hour: float) -> tuple[KpiEngine, dict
     """(engine at the history's end, rep states, events applied)."""
     rules = load_rules()
     engine = KpiEngine(rules, KpiClock(mode="event"))
-    generator = TrafficGenerator(rules, reps=reps, seed=1)
+    generator = TrafficGenerator(rules, reps=reps, seed=1, per_hour=per_hour)
 
     def events() -> Iterator[Event]:
-        for raw in history(generator, days, per_hour, END):
+        for raw in history(generator, days, END, END):
             try:
                 yield decode_event(orjson.dumps(raw), rules)
             except Rejection:
