@@ -4,15 +4,19 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
+from decimal import Decimal
 from typing import Any
 
 from kpi_core.catalogue import Kpi, KpiKind, kpi
-from kpi_core.derived import ROW_KPIS
+from kpi_core.derived import ROW_KPIS, money
 from kpi_core.engine import KpiEngine, observe_all, replay
 from kpi_core.events import Event, Rejection, decode_event
+from kpi_core.owners import parse_scope_key
 from kpi_core.periods import PERIOD_KINDS
+from kpi_core.scopes import ScopeBook
 from kpi_core.state import RepState
 from kpi_core.windows import ROW_ADDITIVE
+from kpi_rules.vocabulary import MONEY_METRICS
 
 #: (column title, path in a period row) of the columns that name a row (the rest are KPIs).
 ROW_KEY_COLUMNS: tuple[tuple[str, str], ...] = (
@@ -88,16 +92,41 @@ def build_report(
 def report_document(
     states: dict[str, RepState], engine: KpiEngine, rejected: Counter[str]
 ) -> dict[str, Any]:
+    """Contract section 4: rep rows, scope rows (team, region, company), the open pipeline, the
+    targets with their decomposition gaps, and the rejected input by reason."""
     periods: list[dict[str, Any]] = []
     pipeline: list[dict[str, Any]] = []
     now = engine.clock.now()
-    for rep_id in sorted(states):
-        view = engine.view(states[rep_id], now)
+    views = [engine.view(states[key], now) for key in sorted(states)]
+    for view in views:
+        if parse_scope_key(view.state.rep_id) is not None:
+            continue  # a team's, region's or the company's own state: in the scope rows
         for kind in PERIOD_KINDS:
             periods.extend(view.period_row(kind, start) for start in view.starts(kind))
-        if states[rep_id].open_deals:
+        if view.state.open_deals:
             pipeline.append(view.pipeline())
-    return {"periods": periods, "pipeline": pipeline, "rejected": dict(sorted(rejected.items()))}
+    book = ScopeBook(views)
+    return {
+        "periods": periods,
+        "scopes": book.rows(),
+        "pipeline": pipeline,
+        "targets": [_gap_row(item) for item in book.gaps()],
+        "rejected": dict(sorted(rejected.items())),
+    }
+
+
+def _gap_row(item: dict[str, Any]) -> dict[str, Any]:
+    """Amounts of a target as the report writes them: money as decimal strings, counts whole."""
+    render = money if item["metric"] in MONEY_METRICS else _whole
+    out = dict(item)
+    for name in ("target", "allocation_gap", "split_gap"):
+        if out[name] is not None:
+            out[name] = render(out[name])
+    return out
+
+
+def _whole(value: Decimal) -> int:
+    return int(value)
 
 
 def cell(row: dict[str, Any], path: str) -> Any:

@@ -19,7 +19,7 @@ from kpi_core.catalogue import Kpi, KpiKind, Unit
 from kpi_core.derived import ROW_KPIS
 from kpi_core.events import EVENT_MODELS
 from kpi_core.windows import ROW_ADDITIVE
-from kpi_rules.vocabulary import Channel, PeriodKind, Reason, TargetMetric, values
+from kpi_rules.vocabulary import Channel, PeriodKind, Reason, Scope, TargetMetric, values
 
 SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 DEFAULT_DIRECTORY = Path("schemas")
@@ -92,21 +92,30 @@ def _object(properties: dict[str, Any]) -> dict[str, Any]:
 def report_json_schema() -> dict[str, Any]:
     """The report document (contract section 4): every KPI column from the catalogue."""
     text = {"type": "string"}
-    row: dict[str, Any] = {
-        "rep_id": text,
-        "team": text,
-        "region": text,
-        "period": {"enum": values(PeriodKind)},
-        "start": {"type": "string", "format": "date"},
-    }
+    when = {"period": {"enum": values(PeriodKind)}, "start": {"type": "string", "format": "date"}}
+    row: dict[str, Any] = {"rep_id": text, "team": text, "region": text, **when}
+    scope_row: dict[str, Any] = {"scope": {"enum": values(Scope)[1:]}, "name": text, **when}
+    kpis: dict[str, Any] = {}
     for item in ROW_ADDITIVE:
         schema = _additive(item)
         if item.name == "target":  # set or not
             schema = {"anyOf": [schema, {"type": "null"}]}
-        row[item.name] = {**schema, "description": item.help.en}
-    row["derived"] = _object(
+        kpis[item.name] = {**schema, "description": item.help.en}
+    kpis["derived"] = _object(
         {item.name: {**_derived(item.unit, item.label), "description": item.help.en} for item in ROW_KPIS}
     )
+    row.update(kpis)
+    scope_row.update(kpis)
+    amount = {"anyOf": [_MONEY, {"type": "integer"}, {"type": "null"}]}
+    gap = {
+        "scope": {"enum": values(Scope)},
+        "name": text,
+        "metric": {"enum": values(TargetMetric)},
+        **when,
+        "target": amount,
+        "allocation_gap": amount,
+        "split_gap": amount,
+    }
     pipe = {
         "rep_id": text,
         "team": text,
@@ -120,13 +129,17 @@ def report_json_schema() -> dict[str, Any]:
         "$schema": SCHEMA_DIALECT,
         "$id": REPORT_SCHEMA,
         "title": "kpi-monitor report",
-        "description": "`kpi-monitor report FILE --format json`: KPI rows per rep and period, the "
-        "open pipeline per rep, and the rejected input by reason. Money is a decimal string in "
-        "the base currency; a derived KPI is null when its denominator is 0.",
+        "description": "`kpi-monitor report FILE --format json`: KPI rows per rep and period, "
+        "the same summed per team, region and the company (scopes; derived KPIs are ratios of "
+        "the sums), the open pipeline per rep, every target with its allocation and split gaps, "
+        "and the rejected input by reason. Money is a decimal string in the base currency; a "
+        "derived KPI is null when its denominator is 0.",
         **_object(
             {
                 "periods": {"type": "array", "items": _object(row)},
+                "scopes": {"type": "array", "items": _object(scope_row)},
                 "pipeline": {"type": "array", "items": _object(pipe)},
+                "targets": {"type": "array", "items": _object(gap)},
                 "rejected": {
                     "type": "object",
                     "propertyNames": {"enum": values(Reason)},

@@ -62,6 +62,25 @@ def additive_values(values: dict[str, Any]) -> dict[str, Any]:
 ROW_ADDITIVE: tuple[Kpi, ...] = on(Surface.REPORT, ADDITIVE)
 
 
+def build_row(
+    head: dict[str, Any],
+    agg: Agg,
+    targets: dict[str, Decimal],
+    compared: Agg | None,
+    elapsed: tuple[int, int] | None,
+    trailing: dict[str, Any],
+) -> dict[str, Any]:
+    """A report row (a rep's or a scope's): `head`, the additive KPIs, and the derived ones
+    computed from these sums (a ratio over a group is a ratio of sums)."""
+    values = row_values(agg, targets)
+    row = dict(head)
+    row.update(additive_values(values))
+    row["derived"] = derived_kpis(
+        values, None if compared is None else compared.components(), elapsed, trailing
+    )
+    return row
+
+
 class RepView:
     """Read-only KPI rows of one rep at one `now` (the same code serves report and HTTP)."""
 
@@ -197,37 +216,32 @@ class RepView:
         compared: Agg | None,
         elapsed: tuple[int, int] | None,
     ) -> dict[str, Any]:
-        row: dict[str, Any] = {
+        head: dict[str, Any] = {
             "rep_id": self.state.rep_id,
             "team": self.state.team,
             "region": self.state.region,
             "period": kind,
             "start": start.isoformat(),
         }
-        values = row_values(agg, self.targets(kind, start))
-        row.update(additive_values(values))
-        row["derived"] = derived_kpis(
-            values,
-            None if compared is None else compared.components(),
-            elapsed,
-            self.trailing(kind, start),
+        return build_row(
+            head, agg, self.targets(kind, start), compared, elapsed, self.trailing(kind, start)
         )
-        return row
+
+    def compared(self, kind: str, start: date) -> Agg | None:
+        """What a period is compared with: the previous period to the same point for the current
+        one (like-for-like), the whole previous period for a completed one."""
+        previous = shift(kind, start, -1)
+        if start == self.calendar.start_of(kind, self.now):
+            return self.to_date(kind, previous, self.cutoff(kind))
+        return self.whole(kind, previous)
 
     # -- public rows -------------------------------------------------------------------------
     def period_row(self, kind: str, start: date) -> dict[str, Any]:
         """A retained period: complete ones compare with the whole previous period, the
         current one with the previous period to date (like-for-like)."""
-        current = self.calendar.start_of(kind, self.now)
         agg = self.complete(kind, start)
-        previous = shift(kind, start, -1)
-        if start == current:
-            compared = self.to_date(kind, previous, self.cutoff(kind))
-            elapsed: tuple[int, int] | None = self.calendar.elapsed_fraction(kind, start, self.now)
-        else:
-            compared = self.whole(kind, previous)
-            elapsed = self.calendar.elapsed_fraction(kind, start, self.now)
-        return self.row(kind, start, agg, compared, elapsed)
+        elapsed = self.calendar.elapsed_fraction(kind, start, self.now)
+        return self.row(kind, start, agg, self.compared(kind, start), elapsed)
 
     def previous_to_date_row(self, kind: str) -> dict[str, Any] | None:
         cutoff = self.cutoff(kind)

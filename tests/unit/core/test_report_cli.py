@@ -123,8 +123,15 @@ def test_json_matches_the_contract_shape(events_file: Path, capsys: pytest.Captu
     code, out, err = _run(capsys, "report", str(events_file), "--format", "json", "--clock", "event")
     assert code == 0
     doc = json.loads(out)
-    assert set(doc) == {"periods", "pipeline", "rejected"}
+    # contract section 4: periods, pipeline, rejected, and the scope rows; `targets` (every
+    # target with its decomposition gaps, section 3.3) is this report's addition
+    assert set(doc) == {"periods", "scopes", "pipeline", "targets", "rejected"}
     assert doc["periods"], "expected rows"
+    scope_keys = {"scope", "name", "period", "start", *ADDITIVE, "derived"}
+    assert {row["scope"] for row in doc["scopes"]} == {"team", "region", "company"}
+    for row in doc["scopes"]:
+        assert set(row) == scope_keys
+        assert set(row["derived"]) == DERIVED
     for row in doc["periods"]:
         assert set(row) == ROW_KEYS
         assert set(row["derived"]) == DERIVED
