@@ -39,14 +39,13 @@ from prometheus_client.samples import Sample
 from kpi_core.clock import KpiClock
 from kpi_core.engine import KpiEngine, replay
 from kpi_core.events import Event, Rejection, decode_event
-from kpi_core.periods import SLOT_SECONDS, shift
+from kpi_core.periods import SLOT_SECONDS
 from kpi_core.state import RepState
 from kpi_monitor.simulate import history
 from kpi_monitor.traffic import TrafficGenerator
 from kpi_rules import load_rules
-from kpi_rules.vocabulary import Window
 from streams.app import DEFAULT_EXPORT_PERIODS as PERIODS
-from streams.metrics import FAMILY_HELP, LABELLED, SNAPSHOTS, KpiMetrics, SalesExposition, slot_label
+from streams.metrics import FAMILY_HELP, KpiMetrics, SalesExposition
 
 END = datetime(2026, 11, 20, 17, 0, tzinfo=UTC)
 
@@ -67,42 +66,17 @@ class SalesCollector(Collector):
         self.periods = periods
         self.version = version
         self._cache: dict[str, tuple[tuple[int, int], dict[str, list[Sample]]]] = {}
+        self._samples = SalesExposition(engine, states, periods, version)
 
     def describe(self) -> Iterable[Metric]:
         return ()  # registering must not load every rep's state (collect would)
 
     def _rep_samples(self, state: RepState, now: datetime) -> dict[str, list[Sample]]:
-        samples: dict[str, list[Sample]] = {}
-
-        def add(name: str, labels: dict[str, str], value: float) -> None:
-            samples.setdefault(name, []).append(Sample(f"sales_{name}", labels, value))
-
-        rep = {"rep": state.rep_id, "team": state.team, "region": state.region}
-        for item in SNAPSHOTS:
-            add(item.name, rep, float(getattr(state, item.name)))
-        view = self.engine.view(state, now)
-        calendar = self.engine.calendar
-        for kind in self.periods:
-            current = calendar.start_of(kind, now)
-            previous = shift(kind, current, -1)
-            windows = (
-                (Window.CURRENT, current, view.whole(kind, current)),
-                (Window.PREVIOUS, previous, view.whole(kind, previous)),
-                (Window.PREVIOUS_TO_DATE, previous, view.to_date(kind, previous, view.cutoff(kind))),
-            )
-            for window, start, agg in windows:
-                if agg is None:
-                    continue
-                labels = {**rep, "period": kind, "window": window.value}
-                for name, value in agg.components().items():
-                    add(name, labels, float(value))
-                target = view.target(kind, start)
-                if target is not None:
-                    add("target", labels, float(target))
-                for slot in LABELLED:
-                    for label, amount in sorted(agg.labelled(slot.component).items()):
-                        add(slot.component, {**labels, slot_label(slot): label}, float(amount))
-        return samples
+        # The samples themselves are the worker's (one definition); only their rendering differs.
+        return {
+            name: [Sample(f"sales_{name}", dict(labels), value) for labels, value in samples]
+            for name, samples in self._samples.rep_samples(state, now).items()
+        }
 
     def collect(self) -> Iterator[Metric]:
         states = list(self.states())  # first: loading a partition's states advances the event clock

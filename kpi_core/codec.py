@@ -11,7 +11,7 @@ from typing import Any
 import orjson
 
 from kpi_core.aggregates import Agg
-from kpi_core.customers import CustomerSummary
+from kpi_core.customers import CustomerState, CustomerSummary
 from kpi_core.state import META_FIELD, REVENUE, DealState, RepState, Won, target_field
 
 _Encoded = bytes
@@ -230,3 +230,26 @@ def encode_all(state: RepState) -> dict[str, bytes]:
         if encoded is not None:
             out[name] = encoded
     return out
+
+
+def encode_customer(state: CustomerState) -> bytes:
+    """A customer-side state as one stored part (a customer is small: its purchases)."""
+    return _dumps(
+        {
+            "p": {k: [_us(at), rep] for k, (at, rep) in state.purchases.items()},
+            "v": _dt(state.last_visit),
+            "q": _dt(state.last_quote),
+            "h": sorted(state.holders),
+        }
+    )
+
+
+def decode_customer(customer_id: str, raw: bytes) -> CustomerState:
+    data = orjson.loads(raw)
+    return CustomerState(
+        customer_id,
+        {str(k): (_at(at), str(rep)) for k, (at, rep) in data["p"].items()},
+        _from_dt(data["v"]),
+        _from_dt(data["q"]),
+        set(data["h"]),
+    )

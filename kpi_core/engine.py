@@ -12,6 +12,7 @@ from kpi_core.customers import (
     CustomerState,
     CustomerSummary,
     Version,
+    at_risk,
     purchase,
     quote,
     summaries,
@@ -79,6 +80,27 @@ class KpiEngine:
             self.rules.alerts.pipeline_coverage_low.period,
             self.rules.customers.clv_trailing_months,
         )
+
+    def at_risk(self, state: RepState, now: datetime | None = None) -> dict[str, object]:
+        """The rep's active customers with no purchase and no visit for `at_risk_after_days`, the
+        longest untouched first (contract section 3.1), as the HTTP API answers it."""
+        view = self.view(state, now)
+        items = at_risk(view.customers(), view.now, self.at_risk_after)
+        return {
+            "rep_id": state.rep_id,
+            "as_of": view.now.isoformat(),
+            "at_risk_after_days": self.rules.customers.at_risk_after_days,
+            "customers": [
+                {
+                    "customer_id": item.customer_id,
+                    "last_purchase": item.last_purchase.isoformat(),
+                    "last_visit": None if item.last_visit is None else item.last_visit.isoformat(),
+                    "days_untouched": (view.now - item.last_touch).days,
+                    "churns_at": item.churns_at.isoformat(),
+                }
+                for item in items
+            ],
+        }
 
     def prune(self, state: RepState, now: datetime | None = None) -> None:
         state.prune(

@@ -137,14 +137,7 @@ class ScopeBook:
                 if unit is not None:
                     members = self.members_targets(unit, kind, start).get(metric, Decimal(0))
                     item["allocation_gap"] = own - members
-                smaller = SPLIT_INTO.get(kind)
-                if smaller is not None:
-                    parts = [
-                        f[2]
-                        for (m, k, s), f in view.state.targets.items()
-                        if m == metric and k == smaller and start <= s < shift(kind, start, 1)
-                    ]
-                    item["split_gap"] = own - sum(parts, Decimal(0)) if parts else None
+                item["split_gap"] = split_gaps(view, kind, start).get(metric)
                 out.append(item)
         return out
 
@@ -193,6 +186,25 @@ class ScopeBook:
         }
         elapsed = sample.calendar.elapsed_fraction(kind, start, sample.now)
         return build_row(head, agg, self.effective(unit, kind, start), compared, elapsed, trailing)
+
+
+def split_gaps(view: RepView, kind: str, start: date) -> dict[str, Decimal]:
+    """A year's (quarter's) own target minus the sum of its quarters' (months'), per metric, for
+    the period of `kind` starting at `start`; only where the state sets both."""
+    smaller = SPLIT_INTO.get(kind)
+    if smaller is None:
+        return {}
+    out: dict[str, Decimal] = {}
+    end = shift(kind, start, 1)
+    for metric, own in view.targets(kind, start).items():
+        parts = [
+            fact[2]
+            for (m, k, s), fact in view.state.targets.items()
+            if m == metric and k == smaller and start <= s < end
+        ]
+        if parts:
+            out[metric] = own - sum(parts, Decimal(0))
+    return out
 
 
 def _is_scope(view: RepView) -> bool:

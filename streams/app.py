@@ -19,16 +19,19 @@ from kpi_core.clock import KpiClock
 from kpi_core.engine import KpiEngine
 from kpi_rules import Rules
 from streams.connections import faust_credentials, redis_store_options, redis_store_url
+from streams.customer_side import CustomerProcessor, PartitionedCustomers
 from streams.deadletter import dead_letter_headers
 from streams.faust_compat import recovery_completed
 from streams.http import register_views
 from streams.ingest import IngestService
 from streams.metrics import KpiMetrics, SalesExposition
 from streams.processor import BatchProcessor, PartitionedStates, PartitionStore
+from streams.routing import encode_summaries, summaries_by_partition
 from streams.settings import Settings
 
 log = logging.getLogger(__name__)
 TABLE_NAME = "kpi_state"
+CUSTOMER_TABLE_NAME = "kpi_customers"  # the customer side's states (issue 12), keyed by customer
 DEFAULT_EXPORT_PERIODS: tuple[str, ...] = ("day", "week", "month", "quarter", "year")
 # Routed messages applied per round, and how long a round waits for more before it runs with
 # what it has (the latency this can add when traffic is light).
@@ -48,8 +51,10 @@ class Worker:
     registry: CollectorRegistry
     ingest: IngestService
     table: Any
+    customer_table: Any = None
     states: PartitionedStates | None = None
     processor: BatchProcessor | None = None
+    customer_processor: CustomerProcessor | None = None
     sales: SalesExposition | None = None
     states_factory: Callable[[], PartitionedStates] | None = None
 
@@ -112,12 +117,39 @@ def create_app(settings: Settings, rules: Rules, registry: CollectorRegistry | N
         schema=faust.Schema(key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"),
         options=redis_store_options(settings) or None,  # KPI_REDIS_PASSWORD, kept out of the URL
     )
+    customer_topic = app.topic(
+        settings.customer_topic,
+        partitions=settings.partitions,
+        internal=True,
+        key_type=bytes,
+        value_type=bytes,
+        key_serializer="raw",
+        value_serializer="raw",
+    )
+    customer_table = app.Table(
+        CUSTOMER_TABLE_NAME,
+        partitions=settings.partitions,
+        schema=faust.Schema(key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"),
+        options=redis_store_options(settings) or None,
+    )
     ingest = IngestService(settings, rules, metrics, loop=None, beacon=None)
-    worker = Worker(app, settings, rules, engine, metrics, registry, ingest, table)
+    worker = Worker(app, settings, rules, engine, metrics, registry, ingest, table, customer_table)
+
+    def customer_processor() -> CustomerProcessor:
+        if worker.customer_processor is None:
+            worker.customer_processor = CustomerProcessor(
+                engine,
+                PartitionedCustomers(cast(PartitionStore, customer_table.data)),
+                lambda p: TP(settings.customer_topic, p),
+                lambda: int(getattr(app, "consumer_generation_id", 0) or 0),
+            )
+        return worker.customer_processor
 
     def states() -> PartitionedStates:
         if worker.states is None:
             worker.states = PartitionedStates(cast(PartitionStore, table.data), observe=engine.clock.observe)
+            worker.states.churn_after = engine.churn_after
+            worker.states.clock_now = engine.clock.now
             worker.processor = BatchProcessor(
                 engine, worker.states, metrics, lambda p: TP(settings.routed_topic, p)
             )
@@ -126,7 +158,7 @@ def create_app(settings: Settings, rules: Rules, registry: CollectorRegistry | N
     worker.states_factory = states
     worker.sales = SalesExposition(
         engine,
-        lambda: states().all_states(),
+        lambda: states().current(engine.clock.now()),
         DEFAULT_EXPORT_PERIODS,
         lambda rep_id: states().versions.get(rep_id, 0),
     )
@@ -181,15 +213,52 @@ def create_app(settings: Settings, rules: Rules, registry: CollectorRegistry | N
                     metrics.batch_events.observe(result.applied + result.duplicates)
             metrics.observe_event_time(engine.clock.high_water, engine.clock.wall())
 
+    @app.agent(customer_topic)
+    async def apply_customer_facts(stream: Any) -> None:
+        # The customer side: facts applied, summaries sent and acknowledged, THEN the customer
+        # states and offsets written, then the messages acked (see streams/customer_side.py).
+        async for events in stream.take_events(TAKE_MAX_MESSAGES, within=TAKE_WITHIN_S):
+            processor = customer_processor()
+            with metrics.customer_batch_seconds.time():
+                results = [
+                    processor.apply_batch(e.message.partition, e.message.offset, e.value)
+                    for e in events
+                ]
+                items = [item for result in results for item in result.summaries]
+                if items:
+                    # A new epoch is in Redis before any summary of it is in Kafka.
+                    await _flush_until_written(worker, set(processor.new_epochs), customer_table.data)
+                    processor.new_epochs.clear()
+                    deliveries = []
+                    for partition, chunk in summaries_by_partition(items, settings.partitions):
+                        deliveries.append(
+                            await routed.send(value=encode_summaries(chunk), partition=partition, force=True)
+                        )
+                    for delivery in deliveries:
+                        await delivery
+                    metrics.customer_summaries.inc(len(items))
+                await _flush_until_written(worker, processor.stage(), customer_table.data)
+            for result in results:
+                metrics.customer_facts.inc(result.facts)
+
     async def _on_revoked(sender: Any, revoked: set[TP], **kwargs: Any) -> None:
         if worker.states is not None:
             worker.states.release({tp.partition for tp in revoked if tp.topic == settings.routed_topic})
+        if worker.customer_processor is not None:
+            worker.customer_processor.release(
+                {tp.partition for tp in revoked if tp.topic == settings.customer_topic}
+            )
 
     async def _on_assigned(sender: Any, assigned: set[TP], **kwargs: Any) -> None:
         owned = {tp.partition for tp in assigned if tp.topic == settings.routed_topic}
         metrics.owned_partitions.set(len(owned))
         if worker.states is not None:
             worker.states.release(set(worker.states.partitions) - owned)
+        if worker.customer_processor is not None:
+            held = {tp.partition for tp in assigned if tp.topic == settings.customer_topic}
+            worker.customer_processor.release(
+                set(worker.customer_processor.customers.partitions) - held
+            )
 
     # Faust's signal types expect a `signal` keyword these handlers take through **kwargs.
     app.on_partitions_revoked.connect(cast(Any, _on_revoked))
@@ -234,14 +303,15 @@ async def share_event_clock(worker: Worker) -> None:
         clock.observe(_EPOCH + timedelta(microseconds=shared))
 
 
-async def _flush_until_written(worker: Worker, partitions: set[int]) -> None:
+async def _flush_until_written(worker: Worker, partitions: set[int], store: Any = None) -> None:
     """Persist the batches before they are acknowledged; while Redis is down, pause (never drop)."""
     if not partitions:
         return
+    store = worker.store if store is None else store
     delay = 0.5
     while True:
         try:
-            await worker.store.flush(partitions)
+            await store.flush(partitions)
             worker.metrics.store_healthy.set(1)
             return
         except Exception as exc:  # Redis unavailable: keep the dirty state, retry, report it
@@ -293,7 +363,7 @@ def run_worker(settings: Settings, rules: Rules) -> int:
     # Fail at start, with the reason, when Kafka or Redis refuses the configured connection.
     asyncio.run(check_kafka(settings))
     asyncio.run(check_redis(settings))
-    asyncio.run(ensure_topics(settings, worker_topics(settings, TABLE_NAME)))
+    asyncio.run(ensure_topics(settings, worker_topics(settings, (TABLE_NAME, CUSTOMER_TABLE_NAME))))
     worker = create_app(settings, rules)
     faust_worker_for(worker, settings).execute_from_commandline()
     return 0

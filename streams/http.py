@@ -130,6 +130,24 @@ def register_views(worker: Worker) -> None:
         body = worker.metrics.exposition(worker.sales)
         return view.bytes(body, content_type="text/plain; version=0.0.4")
 
+    @app.page("/customers/reps/{rep_id}/at-risk")
+    @protected
+    async def rep_at_risk(view: Any, request: Any, rep_id: str) -> Any:
+        """The rep's at-risk customers (customer ids: behind the API token, never in metrics)."""
+        bad = _bad_rep_id(rep_id)
+        if bad is not None:
+            return view.json(bad, status=400)
+        owner = _owner(worker, rep_id)
+        if owner is not None and owner != str(app.conf.canonical_url) and not request.headers.get(
+            FORWARDED_HEADER
+        ):
+            return await _forward(worker, owner, view, request)
+        states = worker.get_states()
+        state = states.find(rep_id) if states is not None else None
+        if state is None:
+            return view.json({"error": f"no events for rep {rep_id[:128]!r}"}, status=404)
+        return view.json(worker.engine.at_risk(state))
+
     @app.page("/kpis/reps/{rep_id}")
     @protected
     async def rep_kpis(view: Any, request: Any, rep_id: str) -> Any:
@@ -143,14 +161,9 @@ def register_views(worker: Worker) -> None:
                 },
                 status=400,
             )
-        if len(rep_id) > MAX_REP_ID_CHARS or not REP_ID.match(rep_id) or not rep_id.strip():
-            return view.json(
-                {
-                    "error": f"rep_id must be 1-{MAX_REP_ID_CHARS} characters (URL-decoded), not "
-                    "blank, without control characters or '/'"
-                },
-                status=400,
-            )
+        bad = _bad_rep_id(rep_id)
+        if bad is not None:
+            return view.json(bad, status=400)
         owner = _owner(worker, rep_id)
         forwarded = request.headers.get(FORWARDED_HEADER)
         if owner is not None and owner != str(app.conf.canonical_url) and not forwarded:
@@ -160,6 +173,16 @@ def register_views(worker: Worker) -> None:
         if state is None:
             return view.json({"error": f"no events for rep {rep_id[:128]!r}"}, status=404)
         return view.json(worker.engine.view(state).windows(period))
+
+
+def _bad_rep_id(rep_id: str) -> dict[str, str] | None:
+    """The 400 answer for a rep id the API refuses, or None."""
+    if len(rep_id) > MAX_REP_ID_CHARS or not REP_ID.match(rep_id) or not rep_id.strip():
+        return {
+            "error": f"rep_id must be 1-{MAX_REP_ID_CHARS} characters (URL-decoded), not "
+            "blank, without control characters or '/'"
+        }
+    return None
 
 
 def _owner(worker: Worker, rep_id: str) -> str | None:

@@ -15,7 +15,9 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from mode import Service
 
 from kpi_core.events import Rejection, decode_event
+from kpi_core.owners import route_key
 from kpi_rules import Rules
+from kpi_rules.vocabulary import EventType, Reason
 from streams.connections import aiokafka_kwargs
 from streams.deadletter import dead_letter_headers
 from streams.metrics import KpiMetrics
@@ -181,6 +183,7 @@ class IngestService(Service):
         assert self.producer is not None and self.consumer is not None
         partitions = self.settings.partitions
         routed: dict[int, list[Routed]] = defaultdict(list)
+        by_customer: dict[int, list[Routed]] = defaultdict(list)
         sends: list[asyncio.Future[Any]] = []
         commits: dict[TopicPartition, int] = {}
         rules = self.rules
@@ -193,21 +196,24 @@ class IngestService(Service):
                     # A tombstone (deletion marker on the compacted targets topic) is not an event.
                     self.metrics.tombstones.inc()
                     continue
-                rep_id = _rep_of(raw, max_bytes)
-                if rep_id is None:
+                keys = _keys_of(raw, max_bytes)
+                if keys is None:
                     # Full validation only to explain the rejection precisely.
                     try:
                         decode_event(raw, rules)
-                        rejection = Rejection("schema", "rep_id: missing or not a string")
+                        rejection = Rejection(Reason.SCHEMA, "rep_id: missing or not a string")
                     except Rejection as exc:
                         rejection = exc
                     sends.append(await self._dead_letter(raw, message.key, rejection, tp, message.offset))
                     continue
-                # Full validation happens once, where the event is applied (the rep's owner).
+                owner, customer = keys
+                # Full validation happens once, where the event is applied (the owner's worker;
+                # the customer side validates its own copy).
                 # tuple.__new__ skips the NamedTuple constructor's Python-level cost (per event).
-                routed[partition_for(rep_id, partitions)].append(
-                    tuple.__new__(Routed, (raw, topic, tp.partition, message.offset))
-                )
+                item = tuple.__new__(Routed, (raw, topic, tp.partition, message.offset))
+                routed[partition_for(owner, partitions)].append(item)
+                if customer is not None:
+                    by_customer[partition_for(customer, partitions)].append(item)
             self.stats.polled += len(messages)
             commits[tp] = messages[-1].offset + 1
         for partition, items in routed.items():
@@ -219,6 +225,13 @@ class IngestService(Service):
                 )
                 self.stats.batches_sent += 1
             self.stats.routed += len(items)
+        for partition, items in by_customer.items():
+            for chunk in _chunks(items):
+                sends.append(
+                    await self.producer.send(
+                        self.settings.customer_topic, encode_batch(chunk), partition=partition
+                    )
+                )
         previous = self._in_flight[-1] if self._in_flight else None
         self._in_flight.append(asyncio.ensure_future(self._settle(previous, sends, commits)))
 
@@ -250,8 +263,10 @@ class IngestService(Service):
         )
 
 
-def _rep_of(raw: bytes, max_bytes: int) -> str | None:
-    """The rep a message belongs to, when it is plausibly an event; else None."""
+def _keys_of(raw: bytes, max_bytes: int) -> tuple[str, str | None] | None:
+    """(owner, customer) of a message that is plausibly an event: the rep or scope its state
+    belongs to, and the customer it is a fact of (purchases, visits and quotes, for the customer
+    side); None when it cannot belong to anyone."""
     if len(raw) > max_bytes:
         return None
     try:
@@ -260,10 +275,16 @@ def _rep_of(raw: bytes, max_bytes: int) -> str | None:
         return None
     if not isinstance(obj, dict):
         return None
-    rep_id = obj.get("rep_id")
-    if not isinstance(rep_id, str) or not 0 < len(rep_id) <= 128 or not rep_id.strip():
+    owner = route_key(obj)
+    if owner is None:
         return None
-    return rep_id
+    customer = obj.get("customer_id")
+    if obj.get("type") not in CUSTOMER_FACTS or type(customer) is not str or not customer.strip():
+        customer = None
+    return owner, customer
+
+
+CUSTOMER_FACTS = frozenset({EventType.DEAL_WON, EventType.VISIT_COMPLETED, EventType.QUOTE_SENT})
 
 
 def _chunks(items: list[Routed]) -> list[list[Routed]]:

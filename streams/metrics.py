@@ -18,9 +18,11 @@ from prometheus_client import (
 from kpi_core.aggregates import Agg, Slot
 from kpi_core.catalogue import ADDITIVE, SNAPSHOT, Kpi, Surface, kpi, on
 from kpi_core.engine import KpiEngine
+from kpi_core.owners import parse_scope_key
 from kpi_core.periods import SLOT_SECONDS, shift
-from kpi_core.state import RepState
-from kpi_rules.vocabulary import Window
+from kpi_core.scopes import split_gaps
+from kpi_core.state import REVENUE, RepState
+from kpi_rules.vocabulary import Scope, Window
 
 #: Windowed `sales_*` gauges: the catalogue's additive KPIs (a labelled one gets its label).
 WINDOWED: tuple[Kpi, ...] = on(Surface.METRICS, ADDITIVE)
@@ -30,6 +32,10 @@ SNAPSHOTS: tuple[Kpi, ...] = on(Surface.METRICS, SNAPSHOT)
 
 def _values(agg: Agg) -> dict[str, float]:
     return {name: float(value) for name, value in agg.components().items()}
+
+
+Labels = tuple[tuple[str, str], ...]
+Sample = tuple[Labels, float]
 
 
 def _escape(value: str) -> str:
@@ -63,15 +69,23 @@ class SalesExposition:
         self._cache: dict[str, tuple[tuple[int, int], dict[str, list[str]]]] = {}
 
     def _rep_lines(self, state: RepState, now: datetime) -> dict[str, list[str]]:
-        lines: dict[str, list[str]] = {}
+        return {
+            name: [f"sales_{name}{_labels(labels)} {value!r}\n" for labels, value in samples]
+            for name, samples in self.rep_samples(state, now).items()
+        }
 
-        def add(name: str, labels: str, value: float) -> None:
-            lines.setdefault(name, []).append(f"sales_{name}{labels} {value!r}\n")
+    def rep_samples(self, state: RepState, now: datetime) -> dict[str, list[Sample]]:
+        """Every `sales_*` sample of one rep (or scope state) at `now`, by family."""
+        lines: dict[str, list[Sample]] = {}
 
-        rep = (("rep", state.rep_id), ("team", state.team), ("region", state.region))
-        rep_labels = _labels(rep)
-        for item in SNAPSHOTS:
-            add(item.name, rep_labels, float(getattr(state, item.name)))
+        def add(name: str, labels: Labels, value: float) -> None:
+            lines.setdefault(name, []).append((labels, value))
+
+        rep, scope = owner_labels(state)
+        rep_labels = rep
+        if scope is Scope.REP:
+            for item in SNAPSHOTS:
+                add(item.name, rep_labels, float(getattr(state, item.name)))
         view = self.engine.view(state, now)
         calendar = self.engine.calendar
         for kind in self.periods:
@@ -86,15 +100,21 @@ class SalesExposition:
                 if agg is None:
                     continue
                 key = (*rep, ("period", kind), ("window", window))
-                labels = _labels(key)
+                labels = key
                 for name, value in _values(agg).items():
                     add(name, labels, float(value))
-                target = view.target(kind, start)
-                if target is not None:
-                    add("target", labels, float(target))
+                targets = view.targets(kind, start)
+                if scope is Scope.REP and REVENUE in targets:  # rep-scope revenue targets
+                    add("target", labels, float(targets[REVENUE]))
+                for metric, amount in targets.items():  # every metric and scope
+                    add("metric_target", (*key, ("metric", metric), ("scope", scope)), float(amount))
                 for slot in LABELLED:
                     for label, amount in sorted(agg.labelled(slot.component).items()):
-                        add(slot.component, _labels((*key, (slot_label(slot), label))), float(amount))
+                        add(slot.component, (*key, (slot_label(slot), label)), float(amount))
+            gaps = split_gaps(view, kind, current)
+            for metric, gap in gaps.items():
+                by = (*rep, ("period", kind), ("metric", metric), ("scope", scope))
+                add("target_split_gap", by, float(gap))
         return lines
 
     def render(self) -> bytes:
@@ -130,7 +150,26 @@ class SalesExposition:
 FAMILY_HELP: dict[str, str] = {
     **{item.name: item.help.en for item in (*WINDOWED, *SNAPSHOTS)},
     "period_elapsed_ratio": "Elapsed fraction of the current period",
+    "target_split_gap": "A year's (quarter's) own target minus the sum of its quarters' (months') "
+    "targets, for the current period",
 }
+
+
+def owner_labels(state: RepState) -> tuple[tuple[tuple[str, str], ...], Scope]:
+    """(rep, team, region) labels of a state and its scope: a team's, region's or the company's
+    own state (team spend, scope targets) is exported with an empty `rep`, so that summing by
+    team, region or over everything adds it in (contract section 3.3)."""
+    key = parse_scope_key(state.rep_id)
+    if key is None:
+        return (("rep", state.rep_id), ("team", state.team), ("region", state.region)), Scope.REP
+    scope, name = key
+    if scope is Scope.TEAM:
+        return (("rep", ""), ("team", name), ("region", state.region)), scope
+    if scope is Scope.REGION:
+        return (("rep", ""), ("team", ""), ("region", name)), scope
+    return (("rep", ""), ("team", ""), ("region", "")), scope
+
+
 LABELLED = tuple(slot for slot in Agg.SLOTS if slot.labelled)
 
 
@@ -203,6 +242,22 @@ class KpiMetrics:
             "kpi_worker_ready", "1 once the worker has recovered and consumes", registry=registry
         )
         self.store_healthy = Gauge("kpi_store_healthy", "1 while Redis writes succeed", registry=registry)
+        self.customer_facts = Counter(
+            "kpi_customer_facts",
+            "Purchases, visits and quotes applied on the customer side",
+            registry=registry,
+        )
+        self.customer_summaries = Counter(
+            "kpi_customer_summaries_sent",
+            "Customer summaries sent to the reps that sold to the customer",
+            registry=registry,
+        )
+        self.customer_batch_seconds = Histogram(
+            "kpi_customer_batch_seconds",
+            "Time to apply customer facts, send the summaries and persist one round",
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+            registry=registry,
+        )
 
     def observe_event_time(self, newest: datetime | None, wall: datetime) -> None:
         if newest is not None:

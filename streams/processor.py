@@ -8,15 +8,17 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from kpi_core.codec import decode_parts, encode_part, split_store_key, store_key
-from kpi_core.engine import KpiEngine, apply_batch
+from kpi_core.customers import CustomerIndex
+from kpi_core.due import DueIndex
+from kpi_core.engine import KpiEngine, apply_batch, apply_summaries
 from kpi_core.events import Event, Rejection, decode_event
 from kpi_core.state import RepState
 from streams.metrics import KpiMetrics
-from streams.routing import Routed, decode_batch
+from streams.routing import Routed, decode_batch, decode_summaries, is_summaries
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +49,7 @@ class DeadLetter:
 class BatchResult:
     applied: int = 0
     duplicates: int = 0
+    summaries: int = 0  # reps changed by customer summaries
     skipped: bool = False
     dead: list[DeadLetter] = field(default_factory=list)
 
@@ -62,6 +65,11 @@ class PartitionedStates:
         self.partitions: dict[int, dict[str, RepState]] = {}
         # Bumped on every save: lets readers (the metrics exposition) cache per rep.
         self.versions: dict[str, int] = {}
+        # Per partition: the reps whose figures next change by time alone (a customer churning),
+        # driven by the worker's clock in `tick` (kpi_core.due).
+        self.due: dict[int, DueIndex] = {}
+        self.churn_after: timedelta | None = None
+        self.clock_now: Callable[[], datetime] | None = None
 
     def reps(self, partition: int) -> dict[str, RepState]:
         reps = self.partitions.get(partition)
@@ -75,6 +83,9 @@ class PartitionedStates:
             rep_id, part = split_store_key(key)
             grouped.setdefault(rep_id, []).append((part, value))
         states = {rep_id: decode_parts(rep_id, parts) for rep_id, parts in grouped.items()}
+        if self.clock_now is not None:
+            for state in states.values():
+                self.schedule(partition, state, self.clock_now())
         for rep_id in states:
             # A (re)loaded state may hold changes made by another worker meanwhile: a new version,
             # so no reader serves what it cached before the partition went away and came back.
@@ -88,10 +99,45 @@ class PartitionedStates:
     def release(self, partitions: set[int]) -> None:
         for partition in partitions:
             self.partitions.pop(partition, None)
+            self.due.pop(partition, None)
+
+    def schedule(self, partition: int, state: RepState, now: datetime) -> None:
+        """Put the rep in its partition's due index at the next instant its figures change by
+        time alone (its next customer churn), if any."""
+        if self.churn_after is None:
+            return
+        index = self.due.setdefault(partition, DueIndex())
+        if not state.customers:
+            index.schedule(state.rep_id, None)
+            return
+        customers = state.customer_index or CustomerIndex.build(
+            state.rep_id, state.customers.values(), self.churn_after
+        )
+        state.customer_index = customers
+        index.schedule(state.rep_id, customers.next_due(now))
+
+    def tick(self, now: datetime) -> list[str]:
+        """Reps whose figures changed because the clock passed a due instant: their versions are
+        bumped (readers recompute), and they are scheduled at their next due instant."""
+        changed: list[str] = []
+        for partition, index in list(self.due.items()):
+            reps = self.partitions.get(partition, {})
+            for rep_id in index.pop_due(now):
+                self.versions[rep_id] = self.versions.get(rep_id, 0) + 1
+                changed.append(rep_id)
+                state = reps.get(rep_id)
+                if state is not None:
+                    self.schedule(partition, state, now)
+        return changed
 
     def owned(self) -> set[int]:
         """Partitions whose state the store currently holds (loaded on assignment)."""
         return set(self.store.partitions())
+
+    def current(self, now: datetime) -> Iterator[RepState]:
+        """Every owned state, after the due index moved to `now` (what a scrape must see)."""
+        self.tick(now)
+        return self.all_states()
 
     def all_states(self) -> Iterator[RepState]:
         for partition in sorted(self.owned()):
@@ -155,6 +201,14 @@ class BatchProcessor:
             result.skipped = True
             return result
         reps = self.states.reps(partition)
+        if is_summaries(value):  # from the customer side: what customers add to these reps
+            touched = apply_summaries(self.engine, decode_summaries(value), reps)
+            result.summaries = len(touched)
+            self._unstaged.setdefault(partition, {}).update(touched)
+            self._unstaged_offsets[partition] = offset
+            if stage:
+                self.stage()
+            return result
         rules = self.engine.rules
         items: list[Routed] = []
         events: list[Event] = []
@@ -198,6 +252,9 @@ class BatchProcessor:
                 self.states.save(partition, state)
             self.states.store.set_persisted_offset(self.offset_tp(partition), offset)
             staged.add(partition)
+            for state in self._unstaged.get(partition, {}).values():
+                if state.customers:
+                    self.states.schedule(partition, state, self.engine.clock.now())
         self._unstaged.clear()
         self._unstaged_offsets.clear()
         return staged

@@ -1,4 +1,5 @@
-"""Route validated events by rep: the Kafka-compatible partitioner and the micro-batch wire format."""
+"""Route events by their owner (a rep or a scope) and customer facts by customer: the Kafka-compatible
+partitioner and the wire forms of routed micro-batches and of customer summaries."""
 
 from __future__ import annotations
 
@@ -9,6 +10,9 @@ from typing import NamedTuple
 
 import orjson
 from aiokafka.partitioner import murmur2
+
+from kpi_core.codec import decode_summary, encode_summary
+from kpi_core.customers import CustomerSummary
 
 
 @lru_cache(maxsize=262_144)
@@ -54,3 +58,36 @@ def decode_batch(value: bytes) -> Iterator[Routed]:
         # tuple.__new__ skips the NamedTuple constructor's Python-level cost (hot path).
         yield tuple.__new__(Routed, (value[at : at + size], topic, partition, offset))
         at += size
+
+
+# A routed message of customer summaries (customer side -> rep side): FRAME_SUMMARIES then a JSON
+# list of [rep_id, customer_id, summary (kpi_core.codec.encode_summary)].
+FRAME_SUMMARIES = b"\x02"
+
+
+def encode_summaries(items: list[tuple[str, CustomerSummary]]) -> bytes:
+    """One Kafka message carrying customer summaries for reps that share a partition."""
+    return FRAME_SUMMARIES + orjson.dumps(
+        [[rep_id, summary.customer_id, encode_summary(summary)] for rep_id, summary in items]
+    )
+
+
+def is_summaries(value: bytes) -> bool:
+    return value[:1] == FRAME_SUMMARIES
+
+
+def decode_summaries(value: bytes) -> list[tuple[str, CustomerSummary]]:
+    return [
+        (str(rep_id), decode_summary(str(customer_id), data))
+        for rep_id, customer_id, data in orjson.loads(value[1:])
+    ]
+
+
+def summaries_by_partition(
+    items: list[tuple[str, CustomerSummary]], partitions: int
+) -> list[tuple[int, list[tuple[str, CustomerSummary]]]]:
+    """Summaries grouped by the partition of their rep (one message per partition, in order)."""
+    grouped: dict[int, list[tuple[str, CustomerSummary]]] = {}
+    for rep_id, summary in items:
+        grouped.setdefault(partition_for(rep_id, partitions), []).append((rep_id, summary))
+    return sorted(grouped.items())

@@ -141,8 +141,14 @@ class Settings(BaseSettings):
 
     @property
     def routed_topic(self) -> str:
-        """Internal rep-partitioned topic of validated micro-batches."""
+        """Internal topic of micro-batches partitioned by owner (rep or scope), and of customer
+        summaries for those owners."""
         return f"{self.app_id}.events-by-rep"
+
+    @property
+    def customer_topic(self) -> str:
+        """Internal topic of micro-batches of customer facts, partitioned by customer."""
+        return f"{self.app_id}.events-by-customer"
 
 
 def load_settings(**overrides: object) -> Settings:

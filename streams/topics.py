@@ -32,21 +32,25 @@ def contract_topics(settings: Settings) -> list[NewTopic]:
     return topics
 
 
-def worker_topics(settings: Settings, table_name: str) -> list[NewTopic]:
+def worker_topics(settings: Settings, table_names: tuple[str, ...]) -> list[NewTopic]:
     """The contract topics plus the internal ones Faust would create lazily: created up front,
     because a Faust consumer that subscribes before its topic exists ignores it for good."""
     internal = [
         NewTopic(
-            settings.routed_topic,
+            name,
             num_partitions=settings.partitions,
             replication_factor=settings.replication_factor,
-        ),
+        )
+        for name in (settings.routed_topic, settings.customer_topic)
+    ]
+    internal += [
         NewTopic(
             f"{settings.app_id}-{table_name}-changelog",
             num_partitions=settings.partitions,
             replication_factor=settings.replication_factor,
             topic_configs={"cleanup.policy": "compact"},
-        ),
+        )
+        for table_name in table_names
     ]
     return contract_topics(settings) + internal
 
