@@ -208,6 +208,7 @@ def create_app(settings: Settings, rules: Rules, registry: CollectorRegistry | N
                 await _flush_until_written(worker, partitions)
             for result in results:
                 if not result.skipped:
+                    metrics.customer_summaries_received.inc(result.summaries)
                     metrics.applied.inc(result.applied)
                     metrics.duplicates.inc(result.duplicates)
                     metrics.batch_events.observe(result.applied + result.duplicates)
@@ -239,7 +240,8 @@ def create_app(settings: Settings, rules: Rules, registry: CollectorRegistry | N
                     metrics.customer_summaries.inc(len(items))
                 await _flush_until_written(worker, processor.stage(), customer_table.data)
             for result in results:
-                metrics.customer_facts.inc(result.facts)
+                if not result.skipped:
+                    metrics.customer_facts.inc(result.facts)
 
     async def _on_revoked(sender: Any, revoked: set[TP], **kwargs: Any) -> None:
         if worker.states is not None:

@@ -37,7 +37,7 @@ EPOCH_KEY = b"\x00epoch"  # per customer partition; no customer key starts with 
 @dataclass(slots=True)
 class CustomerResult:
     summaries: list[tuple[str, CustomerSummary]] = field(default_factory=list)
-    facts: int = 0
+    facts: int = 0  # routed facts in the message (applied, already known, or not kept)
     skipped: bool = False
 
 
@@ -120,6 +120,7 @@ class CustomerProcessor:
         rules = self.engine.rules
         events: list[Event] = []
         for item in decode_batch(value):
+            result.facts += 1
             try:
                 events.append(decode_event(item.raw, rules))
             except Rejection:
@@ -132,7 +133,6 @@ class CustomerProcessor:
             self.engine, events, customers, version, prune=self._prune_due(partition)
         )
         result.summaries = outcome.summaries
-        result.facts = len(events) - outcome.ignored
         self._unstaged.setdefault(partition, {}).update(outcome.changed)
         self._forgotten.setdefault(partition, set()).update(before - set(customers))
         self._unstaged_offsets[partition] = offset

@@ -226,6 +226,7 @@ class IngestService(Service):
                 self.stats.batches_sent += 1
             self.stats.routed += len(items)
         for partition, items in by_customer.items():
+            self.metrics.customer_routed.inc(len(items))
             for chunk in _chunks(items):
                 sends.append(
                     await self.producer.send(

@@ -242,9 +242,19 @@ class KpiMetrics:
             "kpi_worker_ready", "1 once the worker has recovered and consumes", registry=registry
         )
         self.store_healthy = Gauge("kpi_store_healthy", "1 while Redis writes succeed", registry=registry)
+        self.customer_routed = Counter(
+            "kpi_customer_facts_routed",
+            "Purchases, visits and quotes routed to the customer side by the ingest",
+            registry=registry,
+        )
         self.customer_facts = Counter(
             "kpi_customer_facts",
-            "Purchases, visits and quotes applied on the customer side",
+            "Routed customer facts handled by the customer side (applied, known or not kept)",
+            registry=registry,
+        )
+        self.customer_summaries_received = Counter(
+            "kpi_customer_summaries_received",
+            "Customer summaries received by the rep side (applied, or older than the kept one)",
             registry=registry,
         )
         self.customer_summaries = Counter(

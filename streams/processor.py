@@ -49,7 +49,7 @@ class DeadLetter:
 class BatchResult:
     applied: int = 0
     duplicates: int = 0
-    summaries: int = 0  # reps changed by customer summaries
+    summaries: int = 0  # customer summaries received (applied, or older than the kept one)
     skipped: bool = False
     dead: list[DeadLetter] = field(default_factory=list)
 
@@ -202,8 +202,9 @@ class BatchProcessor:
             return result
         reps = self.states.reps(partition)
         if is_summaries(value):  # from the customer side: what customers add to these reps
-            touched = apply_summaries(self.engine, decode_summaries(value), reps)
-            result.summaries = len(touched)
+            summaries = decode_summaries(value)
+            touched = apply_summaries(self.engine, summaries, reps)
+            result.summaries = len(summaries)
             self._unstaged.setdefault(partition, {}).update(touched)
             self._unstaged_offsets[partition] = offset
             if stage:

@@ -166,12 +166,33 @@ def wait_all_handled(workers: list[WorkerProcess], expected: int, timeout: float
 
     try:
         eventually(done, timeout=timeout)
+        eventually(lambda: customers_settled(workers), timeout=timeout)
     except AssertionError:
         raise AssertionError(
-            f"only {seen[0]:.0f} of {expected} events handled in {timeout}s; log:\n"
-            + "\n".join(w.log_tail(30) for w in workers)
+            f"only {seen[0]:.0f} of {expected} events handled in {timeout}s, or the customer side "
+            "not caught up; log:\n" + "\n".join(w.log_tail(30) for w in workers)
         ) from None
     return seen[0]
+
+
+def customers_settled(workers: list[WorkerProcess]) -> bool:
+    """The customer side has handled every fact the ingest routed to it, and the rep side has
+    received every summary it sent (the figures that depend on customers are final)."""
+    totals = dict.fromkeys(
+        (
+            "kpi_customer_facts_routed_total",
+            "kpi_customer_facts_total",
+            "kpi_customer_summaries_sent_total",
+            "kpi_customer_summaries_received_total",
+        ),
+        0.0,
+    )
+    for worker in workers:
+        metrics = worker.metrics()
+        for name in totals:
+            totals[name] += sample(metrics, name) or 0.0
+    routed, handled, sent, received = totals.values()
+    return handled >= routed and received >= sent
 
 
 def produce_raw(deployment: Deployment, messages: list[tuple[str, bytes]]) -> list[Any]:
