@@ -166,7 +166,7 @@ def test_two_workers_sum_to_one_worker_and_failover(
         reps_b = _reps_exposed(b.metrics())
         share = sum(orjson.loads(line)["rep_id"] in reps_b for line in later)
         assert 0 < share < len(later)
-        wait_all_handled([b], share, timeout=60)
+        wait_all_handled([b], share, timeout=60, settle=[a, b])
         stopped = time.monotonic()
         b.stop()
         eventually(lambda: _owned(a) == 4, timeout=90)

@@ -156,8 +156,15 @@ def applied_total(metrics: Metrics) -> float:
     )
 
 
-def wait_all_handled(workers: list[WorkerProcess], expected: int, timeout: float = 90.0) -> float:
-    """Wait until the workers together have applied, ignored or rejected `expected` events."""
+def wait_all_handled(
+    workers: list[WorkerProcess],
+    expected: int,
+    timeout: float = 90.0,
+    settle: list[WorkerProcess] | None = None,
+) -> float:
+    """Wait until the workers together have applied, ignored or rejected `expected` events, and
+    the customer side of `settle` (default: the same workers; give every live worker of the
+    deployment when they share the partitions) has caught up."""
     seen = [0.0]
 
     def done() -> bool:
@@ -166,7 +173,7 @@ def wait_all_handled(workers: list[WorkerProcess], expected: int, timeout: float
 
     try:
         eventually(done, timeout=timeout)
-        eventually(lambda: customers_settled(workers), timeout=timeout)
+        eventually(lambda: customers_settled(settle or workers), timeout=timeout)
     except AssertionError:
         raise AssertionError(
             f"only {seen[0]:.0f} of {expected} events handled in {timeout}s, or the customer side "
