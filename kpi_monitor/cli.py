@@ -148,8 +148,8 @@ def _dev(args: argparse.Namespace) -> int:
 
 
 def _worker(args: argparse.Namespace) -> int:
-    from streams.settings import load_settings
     from streams.app import run_worker
+    from streams.settings import load_settings
 
     settings = load_settings(web_port=args.web_port, clock=args.clock, rules=_rules_path(args))
     rules = load_rules(settings.rules)
@@ -157,8 +157,8 @@ def _worker(args: argparse.Namespace) -> int:
 
 
 def _simulate(args: argparse.Namespace) -> int:
-    from streams.settings import load_settings
     from kpi_monitor.simulate import run_simulation
+    from streams.settings import load_settings
 
     rules = load_rules(_rules_path(args))
     return run_simulation(load_settings(), rules, args)

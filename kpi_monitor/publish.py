@@ -18,9 +18,9 @@ import orjson
 from kpi_monitor.csv_mapping import CsvMapping, MappingError, load_mapping
 from kpi_monitor.csv_rows import CsvRows
 from kpi_monitor.progress import Progress, count_lines
-from streams.settings import Settings
 from kpi_monitor.simulate import key_for, topic_for
 from kpi_rules import Rules
+from streams.settings import Settings
 
 TYPE_PREFIXES = ("deal.", "visit.", "quote.", "target.")
 SETTLE_EVERY = 5000  # sends in flight before waiting for the broker's answers

@@ -13,9 +13,9 @@ from typing import Any
 
 import orjson
 
-from streams.settings import Settings
 from kpi_monitor.traffic import RAW, TrafficGenerator, messy
 from kpi_rules import Rules
+from streams.settings import Settings
 
 TOPIC_OF_TYPE = {"deal": "deals", "visit": "visits", "quote": "quotes", "target": "targets"}
 

@@ -17,15 +17,15 @@ from prometheus_client import CollectorRegistry
 
 from kpi_core.clock import KpiClock
 from kpi_core.engine import KpiEngine
-from streams.connections import faust_credentials, redis_store_options, redis_store_url
-from streams.settings import Settings
 from kpi_rules import Rules
+from streams.connections import faust_credentials, redis_store_options, redis_store_url
 from streams.deadletter import dead_letter_headers
 from streams.faust_compat import recovery_completed
 from streams.http import register_views
 from streams.ingest import IngestService
 from streams.metrics import KpiMetrics, SalesExposition
 from streams.processor import BatchProcessor, PartitionedStates, PartitionStore
+from streams.settings import Settings
 
 log = logging.getLogger(__name__)
 TABLE_NAME = "kpi_state"

@@ -15,12 +15,12 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from mode import Service
 
 from kpi_core.events import Rejection, decode_event
-from streams.connections import aiokafka_kwargs
-from streams.settings import Settings
 from kpi_rules import Rules
+from streams.connections import aiokafka_kwargs
 from streams.deadletter import dead_letter_headers
 from streams.metrics import KpiMetrics
 from streams.routing import Routed, encode_batch, partition_for
+from streams.settings import Settings
 
 log = logging.getLogger(__name__)
 # Keep routed messages well under Kafka's default 1 MiB message limit.

@@ -195,10 +195,10 @@ def test_ingest_rewind_retries_while_broker_down() -> None:
     from aiokafka.errors import KafkaConnectionError
     from prometheus_client import CollectorRegistry
 
-    from streams.settings import Settings
     from kpi_rules import load_rules
     from streams.ingest import IngestService
     from streams.metrics import KpiMetrics
+    from streams.settings import Settings
     from tests.integration.workers import REPO
 
     committed_tp, fresh_tp = TopicPartition("crm.deals", 0), TopicPartition("crm.deals", 1)

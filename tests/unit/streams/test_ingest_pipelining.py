@@ -12,10 +12,10 @@ import pytest
 from aiokafka import TopicPartition
 from prometheus_client import CollectorRegistry
 
-from streams.settings import Settings
 from kpi_rules import load_rules
 from streams.ingest import IngestService
 from streams.metrics import KpiMetrics
+from streams.settings import Settings
 
 
 @dataclass

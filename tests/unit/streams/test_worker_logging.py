@@ -7,9 +7,9 @@ import logging
 
 import pytest
 
-from streams.settings import Settings
 from kpi_rules import load_rules
 from streams.app import create_app, faust_worker_for
+from streams.settings import Settings
 
 
 @pytest.mark.parametrize("level", ["warning", "error", "info"])
