@@ -342,7 +342,7 @@ class RedisProbe:
         return str(self.client.info("server")["redis_version"])
 
     def data_keys(self, app_id: str, partitions: int) -> list[str]:
-        from streams.redis_store import data_key
+        from streams.store.keys import data_key
 
         return [data_key(app_id, TABLE_NAME, p) for p in range(partitions)]
 
@@ -378,7 +378,7 @@ class RedisProbe:
         return {kind: (count, size, items) for kind, (count, size, items) in sorted(out.items())}
 
     def delete_app(self, app_id: str) -> int:
-        from streams.redis_store import escape_key_component
+        from streams.store.keys import escape_key_component
 
         pattern = f"kpi:{{{escape_key_component(app_id)}:*"
         deleted = 0
