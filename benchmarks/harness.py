@@ -50,7 +50,7 @@ class RedisProbe:
         return str(self.client.info("server")["redis_version"])
 
     def data_keys(self, app_id: str, partitions: int) -> list[str]:
-        from streams.redis_store import data_key
+        from streams.store.keys import data_key
 
         return [data_key(app_id, TABLE_NAME, p) for p in range(partitions)]
 

@@ -33,7 +33,7 @@ def delete_app_keys(redis_url: str, app_id: str) -> int:
     import redis
 
     # Imported here: the store module pulls in Faust, which a test process may not need.
-    from streams.redis_store import DEFAULT_KEY_PREFIX, escape_key_component
+    from streams.store.keys import DEFAULT_KEY_PREFIX, escape_key_component
 
     client = redis.Redis.from_url(redis_url)
     try:

@@ -175,7 +175,7 @@ async def check_redis(settings: Settings, timeout: float = 10.0, strict: bool = 
     import redis.asyncio as aioredis
     from redis.exceptions import AuthenticationError, RedisError, ResponseError
 
-    from streams.redis_store import redact_url
+    from streams.store.url import redact_url
 
     url = redis_store_url(settings)
     safe = redact_url(settings.redis_url)

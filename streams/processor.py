@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 
 
 class PartitionStore(Protocol):
-    """The part of the Redis store the processor needs (see `streams.redis_store.RedisStore`)."""
+    """The part of the Redis store the processor needs (see `streams.store.faust_store.RedisStore`)."""
 
     def partitions(self) -> set[int]: ...
     def get_in(self, partition: int, key: bytes) -> bytes | None: ...

@@ -24,12 +24,12 @@ import redis.asyncio as aioredis
 from faust.streams import _current_event
 from faust.types import TP, Message
 
-from streams.redis_store import (
+from streams.store.errors import (
     PartitionNotLoadedError,
-    RedisStore,
     RedisStoreConnectionError,
     RedisStoreFlushError,
 )
+from streams.store.faust_store import RedisStore
 
 TABLE = "kpi_state"
 PARTITIONS = 4

@@ -211,7 +211,7 @@ def test_redis_store_url_and_options(ca: Path) -> None:
     assert url.startswith("rediss://127.0.0.1:6380/0?") and "cluster=false" in url
     assert "r3dis" not in url
 
-    from streams.redis_store import parse_store_url
+    from streams.store.url import parse_store_url
 
     parsed = parse_store_url(url)
     assert parsed.ssl and parsed.redis_params["ssl_ca_certs"] == str(ca)

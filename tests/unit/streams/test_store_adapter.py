@@ -1,4 +1,4 @@
-"""RedisStore without services: key naming, URL parsing, construction and in-memory rules."""
+"""The Redis store without services: key naming, URL parsing, the Faust adapter's construction and rules."""
 
 from __future__ import annotations
 
@@ -7,20 +7,18 @@ import pytest
 from faust.exceptions import ImproperlyConfigured
 from faust.types import TP
 
-from streams.redis_store import (
-    PartitionNotLoadedError,
-    RedisStore,
-    _normalise_rebalance_args,
+from streams.store.errors import PartitionNotLoadedError
+from streams.store.faust_store import RedisStore, _normalise_rebalance_args
+from streams.store.keys import (
     data_key,
     escape_key_component,
     hash_tag,
-    key_pattern,
     offset_field,
     offsets_key,
     parse_offset_field,
-    parse_store_url,
-    redact_url,
+    shared_max_key,
 )
+from streams.store.url import parse_store_url, redact_url
 
 # --------------------------------------------------------------------------- key names
 
@@ -56,22 +54,18 @@ def test_negative_partition_rejected() -> None:
         data_key("a", "t", -1)
 
 
-def test_key_pattern_matches_every_partition_of_one_table_only() -> None:
-    import fnmatch
-
-    pattern = key_pattern("app", "tbl")
-    assert pattern == "kpi:{app:tbl:*}:*"
-    assert fnmatch.fnmatchcase(data_key("app", "tbl", 7), pattern)
-    assert fnmatch.fnmatchcase(offsets_key("app", "tbl", 0), pattern)
-    assert not fnmatch.fnmatchcase(data_key("app", "tbl2", 0), pattern)
-    assert key_pattern("a*b", "t?") == "kpi:{a\\*b:t\\?:*}:*"
+def test_shared_max_key_is_per_app_and_outside_every_partition_slot() -> None:
+    assert shared_max_key("kpi-monitor") == "kpi:{kpi-monitor:shared}:max"
+    assert shared_max_key("a:b", prefix="x") == "x:{a%3Ab:shared}:max"
+    assert _slot_tag(shared_max_key("app")) != _slot_tag(data_key("app", "shared", 0))
 
 
 def test_offset_field_round_trip() -> None:
     tp = TP("kpi-monitor-kpi_state-changelog", 5)
     assert offset_field(tp) == "kpi-monitor-kpi_state-changelog:5"
     assert parse_offset_field(offset_field(tp)) == tp
-    assert parse_offset_field(b"routed:0") == TP("routed", 0)
+    assert parse_offset_field(b"routed:0") == ("routed", 0)
+    assert parse_offset_field("a:b:3") == ("a:b", 3)
     with pytest.raises(ValueError):
         parse_offset_field("nopartition")
 
