@@ -265,9 +265,23 @@ class RepView:
     def starts(self, kind: str) -> list[date]:
         """Retained periods of `kind` with any data or a target, oldest first."""
         keys = {k for k, agg in self.state.buckets[kind].items() if not agg.is_empty()}
-        if self.state.customers:  # a quiet period in which a customer churned has a row too
-            churns = self.customers().churns
-            keys.update(self.calendar.start_of(kind, c) for c in churns if c <= self.now)
+        if self.state.customers:
+            # A quiet period has a row too when a customer churned in it, or when the rep had
+            # active customers at its start (its retention is a figure).
+            index = self.customers()
+            keys.update(self.calendar.start_of(kind, c) for c in index.churns if c <= self.now)
+            oldest = self.horizon.oldest[kind]
+            for begin, end, _ in index.intervals:
+                start = self.calendar.start_of(kind, begin)
+                if start < oldest:
+                    start = oldest
+                while True:
+                    instant = self.calendar.bounds(kind, start)[0]
+                    if instant >= end or instant > self.now:
+                        break
+                    if instant >= begin:
+                        keys.add(start)
+                    start = shift(kind, start, 1)
         keys.update(start for (_, k, start) in self.state.targets if k == kind)
         return sorted(k for k in keys if self.retained(kind, k))
 

@@ -125,6 +125,7 @@ def deal_won(
     event_id: str | None = None,
     team: str | None = "north",
     region: str | None = "emea",
+    cost: Any = None,
 ) -> dict[str, Any]:
     out = {
         **_common("deal.won", at, rep, event_id, team, region),
@@ -133,6 +134,8 @@ def deal_won(
         "amount": amount,
         "currency": currency,
     }
+    if cost is not None:
+        out["cost"] = cost
     if channel is not None:
         out["channel"] = channel
     if deal_created_at is not None:
@@ -207,20 +210,90 @@ def target(
     period: str,
     period_start: date | str,
     amount: Any,
+    rep: str | None = "rep-1",
+    *,
+    currency: str | None = BASE,
+    event_id: str | None = None,
+    team: str | None = "north",
+    region: str | None = "emea",
+    metric: str | None = None,
+    scope: str | None = None,
+) -> dict[str, Any]:
+    out = {
+        **_common("target.set", at, rep or "", event_id, team, region),
+        "period": period,
+        "period_start": period_start if isinstance(period_start, str) else period_start.isoformat(),
+        "amount": amount,
+    }
+    if rep is None:
+        del out["rep_id"]
+    if currency is not None:
+        out["currency"] = currency
+    if metric is not None:
+        out["metric"] = metric
+    if scope is not None:
+        out["scope"] = scope
+    return out
+
+
+def survey(
+    at: datetime | str,
+    kind: str,
+    score: int,
     rep: str = "rep-1",
+    *,
+    survey_id: str | None = None,
+    customer: str = "cust-1",
+    event_id: str | None = None,
+    team: str | None = "north",
+    region: str | None = "emea",
+) -> dict[str, Any]:
+    return {
+        **_common("survey.completed", at, rep, event_id, team, region),
+        "survey_id": survey_id or _eid("survey"),
+        "customer_id": customer,
+        "kind": kind,
+        "score": score,
+    }
+
+
+def lead(
+    at: datetime | str,
+    rep: str = "rep-1",
+    *,
+    channel: str = "web",
+    event_id: str | None = None,
+    team: str | None = "north",
+    region: str | None = "emea",
+) -> dict[str, Any]:
+    return {
+        **_common("lead.created", at, rep, event_id, team, region),
+        "lead_id": _eid("lead"),
+        "channel": channel,
+    }
+
+
+def spend(
+    at: datetime | str,
+    amount: Any,
+    category: str = "marketing",
+    rep: str | None = "rep-1",
     *,
     currency: str = BASE,
     event_id: str | None = None,
     team: str | None = "north",
     region: str | None = "emea",
 ) -> dict[str, Any]:
-    return {
-        **_common("target.set", at, rep, event_id, team, region),
-        "period": period,
-        "period_start": period_start if isinstance(period_start, str) else period_start.isoformat(),
+    out = {
+        **_common("spend.recorded", at, rep or "", event_id, team, region),
+        "spend_id": _eid("spend"),
         "amount": amount,
         "currency": currency,
+        "category": category,
     }
+    if rep is None:
+        del out["rep_id"]
+    return out
 
 
 # ------------------------------------------------------------------------------ running the core
