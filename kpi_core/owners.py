@@ -57,6 +57,8 @@ def route_key(obj: Mapping[str, Any]) -> str | None:
     kind = obj.get("type")
     if kind == EventType.TARGET_SET:
         scope = obj.get("scope")
+        if type(scope) is not str:  # any JSON may come in: never hash an object or a list
+            return None
         if scope == Scope.COMPANY:
             return scope_key(Scope.COMPANY)
         if scope in (Scope.TEAM, Scope.REGION):

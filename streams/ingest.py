@@ -279,9 +279,12 @@ def _keys_of(raw: bytes, max_bytes: int) -> tuple[str, str | None] | None:
     owner = route_key(obj)
     if owner is None:
         return None
-    customer = obj.get("customer_id")
-    if obj.get("type") not in CUSTOMER_FACTS or type(customer) is not str or not customer.strip():
-        customer = None
+    kind, customer = obj.get("type"), obj.get("customer_id")
+    # Any JSON may come in: compare types before hashing (a `type` that is an object is unhashable).
+    if type(kind) is not str or kind not in CUSTOMER_FACTS:
+        return owner, None
+    if type(customer) is not str or not customer.strip():
+        return owner, None
     return owner, customer
 
 

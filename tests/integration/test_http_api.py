@@ -119,7 +119,9 @@ def test_forwarding_with_auth(kafka_bootstrap: str, redis_url: str, tmp_path: Pa
     deployment = Deployment(
         kafka_bootstrap, redis_url, tmp_path, partitions=4, extra_env={"KPI_API_TOKEN": TOKEN}
     )
-    base = datetime.now(UTC) - timedelta(days=1)
+    # Yesterday 06:00 UTC: every example event (-1 h to +5 h) falls in one local day, whatever
+    # the time of the run (with the event clock, "today" is that day).
+    base = (datetime.now(UTC) - timedelta(days=1)).replace(hour=6, minute=0, second=0, microsecond=0)
     events = []
     for n in range(12):  # 12 reps: both workers own some
         for e in example_events(base):

@@ -26,7 +26,7 @@ from tests.unit.test_quickstart import simulate_args
 QUICKSTART_RULES = REPO / "kpi_rules" / "quickstart.yaml"
 ALERT_LINE = re.compile(
     r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ  FIRING  warning  (SalesRevenueDecline|SalesVisitsDrop)  "
-    r"team=north period=(month|week)  \| Team north: (revenue|sales visits) down [0-9.]+% on "
+    r"team=north period=(month|week)  \| Team north: (revenue|sales visits \(SVT\)) down [0-9.]+% on "
 )
 
 
