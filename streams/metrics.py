@@ -209,6 +209,23 @@ class KpiMetrics:
             "kpi_worker_ready", "1 once the worker has recovered and consumes", registry=registry
         )
         self.store_healthy = Gauge("kpi_store_healthy", "1 while Redis writes succeed", registry=registry)
+        self.store_rollbacks = Counter(
+            "kpi_store_rollbacks",
+            "Times Redis was found without writes it had acknowledged (restored from an older "
+            "snapshot, failed over, emptied): the partition was rewritten from memory or replayed",
+            registry=registry,
+        )
+        self.state_incomplete = Gauge(
+            "kpi_state_incomplete",
+            "1 when retained periods of the partition may miss events the input topics no longer hold",
+            ["partition"],
+            registry=registry,
+        )
+        self.state_rebuilding = Gauge(
+            "kpi_state_rebuilding",
+            "Partitions whose state is being rebuilt from the input topics",
+            registry=registry,
+        )
 
     def observe_event_time(self, newest: datetime | None, wall: datetime) -> None:
         if newest is not None:

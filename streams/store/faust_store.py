@@ -10,13 +10,18 @@ Design:
 * The whole state of every partition this worker owns lives in memory (``cache.WriteBackCache``).
   Faust's store API is synchronous and runs on the event loop, so every read and write
   (``table[k]``, ``get_in``/``set_in``...) is served from memory, never from the network.
-* Writes mark keys dirty; :meth:`RedisStore.flush` writes, per partition, ONE ``MULTI``/``EXEC``
-  holding the dirty keys (``HSET``), the deleted keys (``HDEL``) and the partition's persisted
-  offsets (``redis_io.write_snapshot``).  Data and offsets in Redis therefore always agree,
-  whatever the moment of a crash.  A background task flushes every ``flush_interval`` seconds;
-  stopping the store flushes too.
-* Keys: ``kpi:{<app_id>:<table>:<partition>}:data`` and ``...:offsets`` (hashes, ``keys``); the
-  hash tag keeps a partition's two keys in one Redis Cluster slot, as a transaction needs.
+* Writes mark keys dirty; :meth:`RedisStore.flush` writes, per partition, ONE atomic script
+  holding the dirty keys (``HSET``), the deleted keys (``HDEL``), the partition's persisted
+  offsets and a new version (``redis_io.write_snapshot``).  Data and offsets in Redis therefore
+  always agree, whatever the moment of a crash.  A background task flushes every
+  ``flush_interval`` seconds; stopping the store flushes too.
+* Redis forgetting writes (restarted from an older snapshot, a failover to a lagging replica,
+  emptied) is detected: the script writes only if Redis still holds the version this store
+  wrote last, and a background check compares the versions of idle partitions every
+  ``verify_interval`` seconds.  On a mismatch the store rewrites the partition whole from memory
+  (which is the partition's exact state at its offsets), logs it and counts it (``rollbacks``).
+* Keys: ``kpi:{<app_id>:<table>:<partition>}:data``, ``...:offsets`` and ``...:meta`` (hashes,
+  ``keys``); the hash tag keeps a partition's keys in one Redis Cluster slot, as a script needs.
 * A rebalance loads newly owned partitions from Redis (``HSCAN``, 5000 a batch) and flushes then
   drops revoked ones.  The revoke-time flush also runs from ``app.on_partitions_revoked``, which
   Faust sends before the consumer rejoins the group, so the next owner reads the final state.
@@ -26,8 +31,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from faust.exceptions import ImproperlyConfigured
@@ -54,7 +62,8 @@ log = logging.getLogger(__name__)
 
 DEFAULT_FLUSH_INTERVAL = 1.0
 DEFAULT_HSCAN_COUNT = 5000
-DEFAULT_HSET_CHUNK = 5000  # fields per HSET/HDEL command inside one MULTI
+DEFAULT_HSET_CHUNK = 1000  # fields per HSET command inside the write script
+DEFAULT_VERIFY_INTERVAL = 5.0
 LOAD_ATTEMPTS = 3
 REVOKE_FLUSH_ATTEMPTS = 3
 
@@ -64,7 +73,8 @@ class RedisStore(SerializedStore):
 
     Options (``app.Table(..., options={...})``; most also as URL query parameters):
     ``flush_interval`` (s, default 1.0), ``key_prefix`` ("kpi"), ``hscan_count`` (5000),
-    ``hset_chunk`` (5000), ``source_topics`` (extra topics whose partitions count as this
+    ``hset_chunk`` (1000), ``verify_interval`` (s, 5.0: how often the versions of partitions
+    with nothing to write are checked), ``source_topics`` (extra topics whose partitions count as this
     table's partitions on rebalance, besides its changelog topic), ``username``/``password``
     (so the password need not be in the URL that Faust prints in its banner).
     """
@@ -99,14 +109,17 @@ class RedisStore(SerializedStore):
         self.key_prefix = str(opts.get("key_prefix") or self.config.key_prefix or keys.DEFAULT_KEY_PREFIX)
         self.hscan_count = int(opts.get("hscan_count", DEFAULT_HSCAN_COUNT))
         self.hset_chunk = max(1, int(opts.get("hset_chunk", DEFAULT_HSET_CHUNK)))
+        self.verify_interval = float(opts.get("verify_interval", DEFAULT_VERIFY_INTERVAL))
         self.source_topics = frozenset(str(t) for t in opts.get("source_topics", ()))
         self._client_kwargs: dict[str, Any] = {}
         for name in ("username", "password"):
             if opts.get(name):
                 self._client_kwargs[name] = str(opts[name])
 
-        self.cache = WriteBackCache(self.table_name)
+        # The writer id makes this instance's versions its own (see cache.next_version).
+        self.cache = WriteBackCache(self.table_name, writer=secrets.token_hex(4))
         self._client: Any = None
+        self._script: Any = None
         self._flush_lock = asyncio.Lock()
         self._rebalance_lock = asyncio.Lock()
         self._signal_connected = False
@@ -116,6 +129,11 @@ class RedisStore(SerializedStore):
         self.last_error: str | None = None
         self.recovery_stats = {"partitions": 0, "keys": 0, "offsets": 0, "seconds": 0.0}
         self.partition_stats = {}
+        # Times Redis was found not holding what this store wrote, and the partitions being
+        # rewritten from memory right now (see _repair).
+        self.rollbacks = 0
+        self.last_rollback: dict[str, Any] | None = None
+        self.repairing: set[int] = set()
 
     # ------------------------------------------------------------------ naming
 
@@ -128,6 +146,12 @@ class RedisStore(SerializedStore):
 
     def offsets_key(self, partition: int) -> str:
         return keys.offsets_key(self.app_id, self.table_name, partition, self.key_prefix)
+
+    def meta_key(self, partition: int) -> str:
+        return keys.meta_key(self.app_id, self.table_name, partition, self.key_prefix)
+
+    def _keys(self, partition: int) -> tuple[str, str, str]:
+        return self.data_key(partition), self.offsets_key(partition), self.meta_key(partition)
 
     def _repr_info(self) -> str:
         return f"table_name={self.table_name} url={self.config.safe_url}"
@@ -153,6 +177,7 @@ class RedisStore(SerializedStore):
                 f"{self.config.safe_url}: {type(exc).__name__}: {exc}"
             ) from exc
         self._client = client
+        self._script = redis_io.write_script(client)
         self.healthy = True
 
     async def close(self) -> None:
@@ -201,10 +226,17 @@ class RedisStore(SerializedStore):
 
     @Service.task
     async def _periodic_flush(self) -> None:
+        last_verify = time.monotonic()
         while not self.should_stop:
             await self.sleep(self.flush_interval)
             if self.should_stop:
                 break
+            if self._client is not None and time.monotonic() - last_verify >= self.verify_interval:
+                last_verify = time.monotonic()
+                try:
+                    await self.verify()
+                except RedisStoreError:
+                    pass  # unreachable: the flushes report it
             if self._client is None or not self.has_dirty():
                 continue
             was_healthy = self.healthy
@@ -338,6 +370,20 @@ class RedisStore(SerializedStore):
         """Delete every key of every held partition (written to Redis at the next flush)."""
         self.cache.clear()
 
+    # ------------------------------------------------------------------ bookkeeping
+
+    def meta(self, partition: int) -> dict[str, str]:
+        """The partition's bookkeeping fields, as loaded or last set (empty when not held)."""
+        return self.cache.meta(partition)
+
+    def set_meta(self, partition: int, name: str, value: str | None) -> bool:
+        """Stage a bookkeeping field (None removes it), written with the partition's next flush."""
+        return self.cache.set_meta(partition, name, value)
+
+    def reset_partition(self, partition: int, offsets: Mapping[TP, int]) -> None:
+        """Empty a held partition and give it ``offsets``; the next flush rewrites it whole."""
+        self.cache.reset(partition, {keys.offset_field(tp): int(o) for tp, o in offsets.items()})
+
     # ------------------------------------------------------------------ offsets
 
     def persisted_offset(self, tp: TP) -> int | None:
@@ -403,22 +449,41 @@ class RedisStore(SerializedStore):
         On a Redis error raises :class:`RedisStoreFlushError` and keeps the partition's dirty
         keys and offsets for the next attempt (partitions flushed before it stay flushed).
         """
-        client = self._require_client()
+        self._require_client()
         async with self._flush_lock:
             held = self.cache.partitions()
             targets = sorted(held if partitions is None else set(partitions) & held)
             total = 0
             for partition in targets:
-                total += await self._flush_partition_locked(client, partition)
+                total += await self._flush_partition_locked(partition)
             return total
 
-    async def _flush_partition_locked(self, client: Any, partition: int) -> int:
+    async def _flush_partition_locked(self, partition: int) -> int:
+        written = await self._write_locked(partition)
+        if written is None:
+            return 0
+        if not written.written:  # Redis does not hold what this store wrote last
+            return await self._repair_locked(partition, written.found)
+        return written.keys
+
+    async def _repair_locked(self, partition: int, found: str) -> int:
+        """Log and count a partition Redis lost writes of, and rewrite it whole from memory."""
+        self._rolled_back(partition, found)
+        self.repairing.add(partition)
+        try:
+            self.cache.mark_full(partition)
+            repaired = await self._write_locked(partition)
+        finally:
+            self.repairing.discard(partition)
+        return repaired.keys if repaired is not None else 0
+
+    async def _write_locked(self, partition: int) -> _Written | None:
         snapshot = self.cache.snapshot(partition)
         if snapshot is None:  # released meanwhile, or nothing pending
-            return 0
+            return None
         try:
-            await redis_io.write_snapshot(
-                client, self.data_key(partition), self.offsets_key(partition), snapshot, self.hset_chunk
+            result = await redis_io.write_snapshot(
+                self._script, self._keys(partition), snapshot, self.hset_chunk
             )
         except REDIS_ERRORS as exc:
             self.cache.restore(snapshot)
@@ -433,7 +498,68 @@ class RedisStore(SerializedStore):
             raise
         self.healthy = True
         self.last_error = None
-        return snapshot.keys
+        if not result.written:
+            self.cache.restore(snapshot)
+            return _Written(False, 0, result.found)
+        self.cache.written(snapshot)
+        if snapshot.full:
+            log.warning(
+                "RedisStore %s: partition %s rewritten whole from memory (%s keys, version %s)",
+                self.table_name,
+                partition,
+                snapshot.keys,
+                snapshot.version,
+            )
+        return _Written(True, snapshot.keys, result.found)
+
+    def _rolled_back(self, partition: int, found: str) -> None:
+        expected = self.cache.version(partition) or "none"
+        self.record_lost_writes(
+            partition,
+            f"it holds version {found or 'none'}, this worker wrote {expected}",
+            "rewriting the partition whole from memory",
+        )
+
+    def record_lost_writes(self, partition: int, evidence: str, action: str) -> None:
+        """Log and count (``rollbacks``) that Redis lost writes of ``partition``."""
+        self.rollbacks += 1
+        self.last_rollback = {
+            "partition": partition,
+            "evidence": evidence,
+            "action": action,
+            "at": datetime.now(UTC).isoformat(timespec="seconds"),
+        }
+        log.warning(
+            "RedisStore %s: Redis lost writes of partition %s (%s: restarted from an older "
+            "snapshot, failed over to a lagging replica, or emptied); %s",
+            self.table_name,
+            partition,
+            evidence,
+            action,
+        )
+
+    async def verify(self, partitions: Iterable[int] | None = None) -> set[int]:
+        """Compare the version Redis holds for each held partition with the one this store
+        wrote last; rewrite those that differ whole from memory. Returns them."""
+        client = self._require_client()
+        async with self._flush_lock:
+            held = self.cache.partitions()
+            targets = sorted(held if partitions is None else set(partitions) & held)
+            if not targets:
+                return set()
+            try:
+                found = await redis_io.read_versions(client, [self.meta_key(p) for p in targets])
+            except REDIS_ERRORS as exc:
+                self._failed(exc)
+                raise RedisStoreError(f"RedisStore {self.table_name!r}: version check failed: {exc}") from exc
+            lost = {
+                p: version
+                for p, version in zip(targets, found, strict=True)
+                if version != self.cache.version(p)
+            }
+            for partition, version in sorted(lost.items()):
+                await self._repair_locked(partition, version)
+            return set(lost)
 
     # ------------------------------------------------------------------ load / release
 
@@ -462,7 +588,7 @@ class RedisStore(SerializedStore):
         for attempt in range(LOAD_ATTEMPTS):
             try:
                 loaded = await redis_io.read_partition(
-                    client, partition, self.data_key(partition), self.offsets_key(partition), self.hscan_count
+                    client, partition, self._keys(partition), self.hscan_count
                 )
             except REDIS_ERRORS as exc:
                 last_exc = exc
@@ -470,16 +596,17 @@ class RedisStore(SerializedStore):
                 await asyncio.sleep(0.5 * (attempt + 1))
                 continue
             stats = loaded.stats
-            self.cache.hold(partition, loaded.data, loaded.offsets)
+            self.cache.hold(partition, loaded.data, loaded.offsets, loaded.version, loaded.meta)
             self._skipped_partitions.discard(partition)
             self.partition_stats[partition] = stats
             self.healthy = True
             log.info(
-                "RedisStore %s: loaded partition %s: %s keys, %s offsets in %.3fs",
+                "RedisStore %s: loaded partition %s: %s keys, %s offsets, version %s in %.3fs",
                 self.table_name,
                 partition,
                 stats.keys,
                 stats.offsets,
+                loaded.version or "none",
                 stats.seconds,
             )
             return stats
@@ -497,8 +624,8 @@ class RedisStore(SerializedStore):
                 last_exc: RedisStoreError | None = None
                 for attempt in range(REVOKE_FLUSH_ATTEMPTS):
                     try:
-                        client = self._require_client()
-                        await self._flush_partition_locked(client, partition)
+                        self._require_client()
+                        await self._flush_partition_locked(partition)
                         last_exc = None
                         break
                     except RedisStoreError as exc:
@@ -598,6 +725,13 @@ class RedisStore(SerializedStore):
         raise NotImplementedError(
             "RedisStore keeps no backups: Redis is the durable copy (use load_partition)"
         )
+
+
+@dataclass(frozen=True, slots=True)
+class _Written:
+    written: bool
+    keys: int
+    found: str
 
 
 def _normalise_rebalance_args(
