@@ -65,6 +65,8 @@ TEXT: dict[str, tuple[str, str]] = {
     "workers_up": ("Workers up", "运行中的节点"),
     "workers_ready": ("Workers ready", "就绪节点"),
     "store_healthy": ("Redis store healthy", "Redis 存储正常"),
+    "store_rollbacks": ("Redis lost writes (repaired, last 24h)", "Redis 丢失写入（已修复，近 24 小时）"),
+    "state_incomplete": ("Partitions with incomplete state", "状态不完整的分区"),
     "owned_partitions": ("Owned partitions by worker", "各节点持有分区"),
     "throughput": ("Events processed /s by topic", "每秒处理事件数（按主题）"),
     "applied": ("Events applied /s", "每秒应用事件数"),
@@ -358,6 +360,9 @@ def service_health(rules: Rules) -> dict[str, Any]:
     b.panel("workers_up", [('sum(up{job="kpi-worker"})', "")], kind="stat")
     b.panel("workers_ready", [("sum(kpi_worker_ready)", "")], kind="stat")
     b.panel("store_healthy", [("min(kpi_store_healthy)", "")], kind="stat")
+    b.panel("store_rollbacks", [("sum(increase(kpi_store_rollbacks_total[24h]))", "")], kind="stat")
+    incomplete = "count(max by (partition) (kpi_state_incomplete) > 0) or vector(0)"
+    b.panel("state_incomplete", [(incomplete, "")], kind="stat")
     b.panel("owned_partitions", [("kpi_owned_partitions", "{{instance}}")], kind="stat")
     b.panel(
         "throughput", [("sum by (topic) (rate(kpi_events_processed_total[5m]))", "{{topic}}")], unit="ops"

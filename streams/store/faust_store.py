@@ -34,8 +34,6 @@ import logging
 import secrets
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from faust.exceptions import ImproperlyConfigured
@@ -51,10 +49,10 @@ from streams.store.errors import (
     PartitionNotLoadedError,
     RedisStoreConnectionError,
     RedisStoreError,
-    RedisStoreFlushError,
 )
 from streams.store.redis_io import REDIS_ERRORS, PartitionLoad
 from streams.store.url import parse_store_url
+from streams.store.writer import PartitionWriter, StoreHealth
 
 __all__ = ["DEFAULT_FLUSH_INTERVAL", "RedisStore"]
 
@@ -79,7 +77,6 @@ class RedisStore(SerializedStore):
     (so the password need not be in the URL that Faust prints in its banner).
     """
 
-    healthy: bool
     recovery_stats: dict[str, float]
     partition_stats: dict[int, PartitionLoad]
 
@@ -119,21 +116,16 @@ class RedisStore(SerializedStore):
         # The writer id makes this instance's versions its own (see cache.next_version).
         self.cache = WriteBackCache(self.table_name, writer=secrets.token_hex(4))
         self._client: Any = None
-        self._script: Any = None
-        self._flush_lock = asyncio.Lock()
+        self.health = StoreHealth()
+        self.writer = PartitionWriter(
+            self.cache, self._keys, self.health, self.table_name, self.config.safe_url, self.hset_chunk
+        )
         self._rebalance_lock = asyncio.Lock()
         self._signal_connected = False
         self._skipped_partitions: set[int] = set()
 
-        self.healthy = False
-        self.last_error: str | None = None
         self.recovery_stats = {"partitions": 0, "keys": 0, "offsets": 0, "seconds": 0.0}
         self.partition_stats = {}
-        # Times Redis was found not holding what this store wrote, and the partitions being
-        # rewritten from memory right now (see _repair).
-        self.rollbacks = 0
-        self.last_rollback: dict[str, Any] | None = None
-        self.repairing: set[int] = set()
 
     # ------------------------------------------------------------------ naming
 
@@ -171,18 +163,19 @@ class RedisStore(SerializedStore):
             await client.ping()
         except Exception as exc:
             await redis_io.close_client(client)
-            self._failed(exc)
+            self.health.failed(exc)
             raise RedisStoreConnectionError(
                 f"RedisStore for table {self.table_name!r} cannot reach Redis at "
                 f"{self.config.safe_url}: {type(exc).__name__}: {exc}"
             ) from exc
         self._client = client
-        self._script = redis_io.write_script(client)
-        self.healthy = True
+        self.writer.bind(client)
+        self.health.ok()
 
     async def close(self) -> None:
         """Close the client (does not flush; see :meth:`on_stop`)."""
         client, self._client = self._client, None
+        self.writer.bind(None)
         if client is not None:
             await redis_io.close_client(client)
 
@@ -193,10 +186,6 @@ class RedisStore(SerializedStore):
                 f"({self.config.safe_url}); start the store (or call connect()) first"
             )
         return self._client
-
-    def _failed(self, exc: BaseException) -> None:
-        self.healthy = False
-        self.last_error = f"{type(exc).__name__}: {exc}"
 
     async def shared_max(self, name: str, value: int | None) -> int | None:
         """Raise the app-wide maximum `name` to `value` (if given) and return the maximum over
@@ -245,8 +234,8 @@ class RedisStore(SerializedStore):
             except RedisStoreError as exc:
                 if was_healthy:
                     log.warning("RedisStore %s: background flush failed: %s", self.table_name, exc)
-            except Exception:  # never let a flush bug crash the whole worker silently
-                self.healthy = False
+            except Exception as exc:  # never let a flush bug crash the whole worker silently
+                self.health.failed(exc)
                 log.exception("RedisStore %s: background flush crashed", self.table_name)
 
     def _revoked_handler(self) -> Any:
@@ -443,123 +432,48 @@ class RedisStore(SerializedStore):
     # ------------------------------------------------------------------ flush
 
     async def flush(self, partitions: Iterable[int] | None = None) -> int:
-        """Write dirty state: one MULTI/EXEC per partition.  Returns the keys written.
+        """Write dirty state: one atomic script per partition.  Returns the keys written.
 
         ``partitions`` None means all held partitions; partitions not held are ignored.
         On a Redis error raises :class:`RedisStoreFlushError` and keeps the partition's dirty
         keys and offsets for the next attempt (partitions flushed before it stay flushed).
+        A partition Redis lost writes of is rewritten whole (see ``writer``).
         """
         self._require_client()
-        async with self._flush_lock:
-            held = self.cache.partitions()
-            targets = sorted(held if partitions is None else set(partitions) & held)
-            total = 0
-            for partition in targets:
-                total += await self._flush_partition_locked(partition)
-            return total
+        return await self.writer.flush(partitions)
 
-    async def _flush_partition_locked(self, partition: int) -> int:
-        written = await self._write_locked(partition)
-        if written is None:
-            return 0
-        if not written.written:  # Redis does not hold what this store wrote last
-            return await self._repair_locked(partition, written.found)
-        return written.keys
-
-    async def _repair_locked(self, partition: int, found: str) -> int:
-        """Log and count a partition Redis lost writes of, and rewrite it whole from memory."""
-        self._rolled_back(partition, found)
-        self.repairing.add(partition)
-        try:
-            self.cache.mark_full(partition)
-            repaired = await self._write_locked(partition)
-        finally:
-            self.repairing.discard(partition)
-        return repaired.keys if repaired is not None else 0
-
-    async def _write_locked(self, partition: int) -> _Written | None:
-        snapshot = self.cache.snapshot(partition)
-        if snapshot is None:  # released meanwhile, or nothing pending
-            return None
-        try:
-            result = await redis_io.write_snapshot(
-                self._script, self._keys(partition), snapshot, self.hset_chunk
-            )
-        except REDIS_ERRORS as exc:
-            self.cache.restore(snapshot)
-            self._failed(exc)
-            raise RedisStoreFlushError(
-                f"RedisStore {self.table_name!r}: flush of partition {partition} to "
-                f"{self.config.safe_url} failed ({type(exc).__name__}: {exc}); "
-                f"{snapshot.keys} pending keys kept for the next flush"
-            ) from exc
-        except BaseException:  # cancelled mid-flight: keep the data for a retry, re-raise
-            self.cache.restore(snapshot)
-            raise
-        self.healthy = True
-        self.last_error = None
-        if not result.written:
-            self.cache.restore(snapshot)
-            return _Written(False, 0, result.found)
-        self.cache.written(snapshot)
-        if snapshot.full:
-            log.warning(
-                "RedisStore %s: partition %s rewritten whole from memory (%s keys, version %s)",
-                self.table_name,
-                partition,
-                snapshot.keys,
-                snapshot.version,
-            )
-        return _Written(True, snapshot.keys, result.found)
-
-    def _rolled_back(self, partition: int, found: str) -> None:
-        expected = self.cache.version(partition) or "none"
-        self.record_lost_writes(
-            partition,
-            f"it holds version {found or 'none'}, this worker wrote {expected}",
-            "rewriting the partition whole from memory",
-        )
+    async def verify(self, partitions: Iterable[int] | None = None) -> set[int]:
+        """Rewrite whole the held partitions whose version in Redis is not the one this store
+        wrote last (the periodic check of idle partitions); returns them."""
+        self._require_client()
+        return await self.writer.verify(partitions)
 
     def record_lost_writes(self, partition: int, evidence: str, action: str) -> None:
         """Log and count (``rollbacks``) that Redis lost writes of ``partition``."""
-        self.rollbacks += 1
-        self.last_rollback = {
-            "partition": partition,
-            "evidence": evidence,
-            "action": action,
-            "at": datetime.now(UTC).isoformat(timespec="seconds"),
-        }
-        log.warning(
-            "RedisStore %s: Redis lost writes of partition %s (%s: restarted from an older "
-            "snapshot, failed over to a lagging replica, or emptied); %s",
-            self.table_name,
-            partition,
-            evidence,
-            action,
-        )
+        self.writer.record_lost_writes(partition, evidence, action)
 
-    async def verify(self, partitions: Iterable[int] | None = None) -> set[int]:
-        """Compare the version Redis holds for each held partition with the one this store
-        wrote last; rewrite those that differ whole from memory. Returns them."""
-        client = self._require_client()
-        async with self._flush_lock:
-            held = self.cache.partitions()
-            targets = sorted(held if partitions is None else set(partitions) & held)
-            if not targets:
-                return set()
-            try:
-                found = await redis_io.read_versions(client, [self.meta_key(p) for p in targets])
-            except REDIS_ERRORS as exc:
-                self._failed(exc)
-                raise RedisStoreError(f"RedisStore {self.table_name!r}: version check failed: {exc}") from exc
-            lost = {
-                p: version
-                for p, version in zip(targets, found, strict=True)
-                if version != self.cache.version(p)
-            }
-            for partition, version in sorted(lost.items()):
-                await self._repair_locked(partition, version)
-            return set(lost)
+    @property
+    def rollbacks(self) -> int:
+        """Times Redis was found without writes it had acknowledged."""
+        return self.writer.rollbacks
+
+    @property
+    def last_rollback(self) -> dict[str, Any] | None:
+        return self.writer.last_rollback
+
+    @property
+    def repairing(self) -> set[int]:
+        """Partitions being rewritten whole from memory right now."""
+        return set(self.writer.repairing)
+
+    @property
+    def healthy(self) -> bool:
+        """Whether the last Redis call succeeded."""
+        return self.health.healthy
+
+    @property
+    def last_error(self) -> str | None:
+        return self.health.last_error
 
     # ------------------------------------------------------------------ load / release
 
@@ -592,14 +506,14 @@ class RedisStore(SerializedStore):
                 )
             except REDIS_ERRORS as exc:
                 last_exc = exc
-                self._failed(exc)
+                self.health.failed(exc)
                 await asyncio.sleep(0.5 * (attempt + 1))
                 continue
             stats = loaded.stats
             self.cache.hold(partition, loaded.data, loaded.offsets, loaded.version, loaded.meta)
             self._skipped_partitions.discard(partition)
             self.partition_stats[partition] = stats
-            self.healthy = True
+            self.health.ok()
             log.info(
                 "RedisStore %s: loaded partition %s: %s keys, %s offsets, version %s in %.3fs",
                 self.table_name,
@@ -618,14 +532,14 @@ class RedisStore(SerializedStore):
     async def _release_partition_locked(self, partition: int, *, drop_on_error: bool) -> bool:
         if not self.cache.holds(partition):
             return True
-        async with self._flush_lock:  # no flush of this partition in flight while dropping it
+        async with self.writer.lock:  # no flush of this partition in flight while dropping it
             flushed = True
             if self.has_dirty([partition]):
                 last_exc: RedisStoreError | None = None
                 for attempt in range(REVOKE_FLUSH_ATTEMPTS):
                     try:
                         self._require_client()
-                        await self._flush_partition_locked(partition)
+                        await self.writer.flush_locked(partition)
                         last_exc = None
                         break
                     except RedisStoreError as exc:
@@ -725,13 +639,6 @@ class RedisStore(SerializedStore):
         raise NotImplementedError(
             "RedisStore keeps no backups: Redis is the durable copy (use load_partition)"
         )
-
-
-@dataclass(frozen=True, slots=True)
-class _Written:
-    written: bool
-    keys: int
-    found: str
 
 
 def _normalise_rebalance_args(
