@@ -4,6 +4,7 @@ counted, and what the input topics can no longer give back is reported, not serv
 
 from __future__ import annotations
 
+import random
 import time
 from pathlib import Path
 from typing import Any
@@ -63,12 +64,11 @@ def _publish(deployment: Deployment, path: Path, lines: list[bytes]) -> None:
     deployment.cli("publish", str(path))
 
 
-def _forget_then_kill(
-    tmp_path: Path, kafka_bootstrap: str, forget: str, seed: int
-) -> tuple[list[str], dict[str, Any]]:
+def _forget_then_kill(tmp_path: Path, kafka_bootstrap: str, forget: str, seed: int) -> None:
     """Two workers; the first part of the traffic; Redis `forget`s ("restore": back to a
     snapshot taken before the second part, "empty": FLUSHALL) while they run; one is killed at
-    once, the other during the third part. Returns what was checked, for the report."""
+    once, the other during the third part. Where the parts split is drawn at random (the seed
+    is printed): over runs, the rollback lands anywhere in the stream."""
     redis = DedicatedRedis(tmp_path / "redis", snapshots=True).start()
     pub = None
     workers: list[WorkerProcess] = []
@@ -76,7 +76,12 @@ def _forget_then_kill(
         deployment = Deployment(kafka_bootstrap, redis.url, tmp_path)
         path = tmp_path / "events.jsonl"
         lines = simulate_file(deployment, path, 6000, days=20, reps=30, per_hour=150, seed=seed)
-        first, second, third = lines[:2500], lines[2500:4000], lines[4000:]
+        split_seed = random.randrange(1_000_000)
+        rng = random.Random(split_seed)
+        at = rng.randrange(500, 3500)
+        until = rng.randrange(at + 200, 5000)
+        _say(f"split seed {split_seed}: snapshot after {at} events, Redis forgets after {until}")
+        first, second, third = lines[:at], lines[at:until], lines[until:]
         document = report(deployment, path)
         reps = report_reps(document)
         workers = [deployment.worker().start(), deployment.worker().start()]
@@ -114,7 +119,7 @@ def _forget_then_kill(
         workers[0].wait_ready(timeout=120)
         third_path = tmp_path / "third.jsonl"
         write_lines(third_path, third)
-        pub = publisher(deployment, third_path, rate=150)  # about 10 s of traffic
+        pub = publisher(deployment, third_path, rate=150)  # 1000 to 5500 events: 6 to 37 s
         time.sleep(4.0)
         survivor.kill9()
         _say(f"worker 2 killed (-9) while the last {len(third)} events were being published; restarted")
@@ -136,7 +141,7 @@ def _forget_then_kill(
             f"{logged} times over all worker processes, kpi_store_rollbacks_total of the live "
             f"workers {counted:.0f}"
         )
-        return reps, status
+
     finally:
         if pub is not None:
             stop_process(pub)
