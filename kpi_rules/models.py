@@ -104,7 +104,10 @@ class ServiceAlerts(_Strict):
     )
     for_: str = Field(
         default="5m", alias="for", pattern=_DURATION,
-        description="KpiConsumerLagHigh, KpiDeadLetterRising, KpiNoEvents: held this long (default 5m)",
+        description=(
+            "KpiConsumerLagHigh, KpiDeadLetterRising, KpiNoEvents, KpiStateIncomplete: held this "
+            "long (default 5m)"
+        ),
     )
     rate_window: str = Field(
         default="5m", pattern=_DURATION, description="KpiDeadLetterRising: rate() window (default 5m)"

@@ -24,6 +24,8 @@ from streams.deadletter import dead_letter_headers
 from streams.faust_compat import recovery_completed
 from streams.http import register_views
 from streams.ingest import IngestService
+from streams.integrity.resume import ResumableStore
+from streams.integrity.wiring import Integrity, attach_integrity
 from streams.metrics import KpiMetrics, SalesExposition
 from streams.processor import BatchProcessor, PartitionedStates, PartitionStore
 from streams.routing import encode_summaries, summaries_by_partition
@@ -57,6 +59,7 @@ class Worker:
     customer_processor: CustomerProcessor | None = None
     sales: SalesExposition | None = None
     states_factory: Callable[[], PartitionedStates] | None = None
+    integrity: Integrity | None = None
 
     def get_states(self) -> PartitionedStates | None:
         """The rep states, built on first use (a restarted worker serves /kpis before any batch)."""
@@ -72,7 +75,15 @@ class Worker:
         app = self.app
         # Not ready while Redis writes fail: batches are paused (kept, retried), not processed.
         store_healthy = getattr(self.table.data, "healthy", True)
-        return bool(self.ingest.running and not app.rebalancing and recovery_completed(app) and store_healthy)
+        # Nor while a partition is rewritten into Redis or rebuilt from the input topics.
+        intact = self.integrity is None or self.integrity.ready()
+        return bool(
+            self.ingest.running
+            and not app.rebalancing
+            and recovery_completed(app)
+            and store_healthy
+            and intact
+        )
 
 
 def create_app(settings: Settings, rules: Rules, registry: CollectorRegistry | None = None) -> Worker:
@@ -156,6 +167,14 @@ def create_app(settings: Settings, rules: Rules, registry: CollectorRegistry | N
         return worker.states
 
     worker.states_factory = states
+
+    def reset(partitions: set[int]) -> None:  # emptied to be rebuilt: decode them again
+        if worker.states is not None:
+            worker.states.release(partitions)
+
+    worker.integrity = attach_integrity(
+        app, lambda: cast(ResumableStore, table.data), settings, engine, reset
+    )
     worker.sales = SalesExposition(
         engine,
         lambda: states().current(engine.clock.now()),
@@ -272,6 +291,8 @@ def create_app(settings: Settings, rules: Rules, registry: CollectorRegistry | N
         metrics.store_healthy.set(1 if getattr(table.data, "healthy", True) else 0)
         if worker.states is not None:
             metrics.owned_reps.set(sum(len(r) for r in worker.states.partitions.values()))
+        if worker.integrity is not None:
+            worker.integrity.export(metrics)
         stats = getattr(table.data, "recovery_stats", None)
         if stats:
             metrics.recovery_keys.set(stats.get("keys", 0))

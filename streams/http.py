@@ -100,6 +100,8 @@ def register_views(worker: Worker) -> None:
             "recovered": recovery_completed(app),
             "store_healthy": bool(getattr(worker.table.data, "healthy", True)),
         }
+        if worker.integrity is not None:  # rollbacks, repairs, rebuilds, incomplete periods
+            body.update(worker.integrity.status())
         return view.json(body, status=200 if ready else 503)
 
     @app.page("/status")
@@ -172,7 +174,13 @@ def register_views(worker: Worker) -> None:
         state = states.find(rep_id) if states is not None else None
         if state is None:
             return view.json({"error": f"no events for rep {rep_id[:128]!r}"}, status=404)
-        return view.json(worker.engine.view(state).windows(period))
+        body = worker.engine.view(state).windows(period)
+        if worker.integrity is not None:
+            # Figures of periods the input no longer fully holds are not served silently.
+            gap = worker.integrity.incomplete_for(partition_for(rep_id, worker.settings.partitions), period)
+            if gap is not None:
+                body["incomplete"] = gap
+        return view.json(body)
 
 
 def _bad_rep_id(rep_id: str) -> dict[str, str] | None:

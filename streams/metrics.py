@@ -268,6 +268,23 @@ class KpiMetrics:
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
             registry=registry,
         )
+        self.store_rollbacks = Counter(
+            "kpi_store_rollbacks",
+            "Times Redis was found without writes it had acknowledged (restored from an older "
+            "snapshot, failed over, emptied): the partition was rewritten from memory or replayed",
+            registry=registry,
+        )
+        self.state_incomplete = Gauge(
+            "kpi_state_incomplete",
+            "1 when retained periods of the partition may miss events the input topics no longer hold",
+            ["partition"],
+            registry=registry,
+        )
+        self.state_rebuilding = Gauge(
+            "kpi_state_rebuilding",
+            "Partitions whose state is being rebuilt from the input topics",
+            registry=registry,
+        )
 
     def observe_event_time(self, newest: datetime | None, wall: datetime) -> None:
         if newest is not None:

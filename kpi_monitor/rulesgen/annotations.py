@@ -92,6 +92,13 @@ ALERT_TEXTS: dict[str, dict[str, tuple[str, str]]] = {
             "The kpi-workers are up but have processed no CRM event in the last [[window]]: "
             "is the CRM export or the Kafka topic stalled?",
         ),
+        "KpiStateIncomplete": (
+            "KPI state of partition {{ $labels.partition }} may miss events",
+            "Redis lost the state of partition {{ $labels.partition }} and the input topics no "
+            "longer hold every event it needs: KPIs of the retained periods up to the oldest kept "
+            "input may be too low. /readyz of the owning worker lists the periods; they stay "
+            "flagged until they leave retention.",
+        ),
     },
     "zh-CN": {
         "SalesRevenueDecline": (
@@ -143,6 +150,12 @@ ALERT_TEXTS: dict[str, dict[str, tuple[str, str]]] = {
         "KpiNoEvents": (
             "[[window]] 内未处理任何 CRM 事件",
             "kpi-worker 运行中，但最近 [[window]] 内未处理任何 CRM 事件：CRM 导出或 Kafka 主题是否停滞？",
+        ),
+        "KpiStateIncomplete": (
+            "分区 {{ $labels.partition }} 的 KPI 状态可能缺少事件",
+            "Redis 丢失了分区 {{ $labels.partition }} 的状态，且输入主题已不再保留其所需的全部事件："
+            "截至最早保留输入的各保留周期内，KPI 可能偏低。所属 worker 的 /readyz 列出受影响的周期；"
+            "这些周期在超出保留期之前一直标记为不完整。",
         ),
     },
 }

@@ -63,6 +63,8 @@ TEXT: dict[str, tuple[str, str]] = {
     "workers_up": ("Workers up", "运行中的节点"),
     "workers_ready": ("Workers ready", "就绪节点"),
     "store_healthy": ("Redis store healthy", "Redis 存储正常"),
+    "store_rollbacks": ("Redis lost writes (repaired, last 24h)", "Redis 丢失写入（已修复，近 24 小时）"),
+    "state_incomplete": ("Partitions with incomplete state", "状态不完整的分区"),
     "owned_partitions": ("Owned partitions by worker", "各节点持有分区"),
     "throughput": ("Events processed /s by topic", "每秒处理事件数（按主题）"),
     "applied": ("Events applied /s", "每秒应用事件数"),

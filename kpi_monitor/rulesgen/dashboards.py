@@ -141,6 +141,9 @@ def service_health(rules: Rules) -> dict[str, Any]:
     b.panel("workers_up", [('sum(up{job="kpi-worker"})', "")], kind=STAT)
     b.panel("workers_ready", [("sum(kpi_worker_ready)", "")], kind=STAT)
     b.panel("store_healthy", [("min(kpi_store_healthy)", "")], kind=STAT)
+    b.panel("store_rollbacks", [("sum(increase(kpi_store_rollbacks_total[24h]))", "")], kind=STAT)
+    incomplete = "count(max by (partition) (kpi_state_incomplete) > 0) or vector(0)"
+    b.panel("state_incomplete", [(incomplete, "")], kind=STAT)
     b.panel("owned_partitions", [("kpi_owned_partitions", "{{instance}}")], kind=STAT)
     b.panel(
         "throughput", [("sum by (topic) (rate(kpi_events_processed_total[5m]))", "{{topic}}")], unit="ops"

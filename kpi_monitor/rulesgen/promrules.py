@@ -424,6 +424,14 @@ def service_alerts(rules: Rules) -> list[Rule]:
             lab,
             render(loc, "KpiNoEvents", {"window": s.no_events_for}),
         ),
+        _alert(
+            "KpiStateIncomplete",
+            # per partition once (max: the worker that just lost it may still export it)
+            "max by (partition) (kpi_state_incomplete) > 0",
+            s.for_,
+            lab,
+            render(loc, "KpiStateIncomplete", {}),
+        ),
     ]
 
 

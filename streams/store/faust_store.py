@@ -10,13 +10,18 @@ Design:
 * The whole state of every partition this worker owns lives in memory (``cache.WriteBackCache``).
   Faust's store API is synchronous and runs on the event loop, so every read and write
   (``table[k]``, ``get_in``/``set_in``...) is served from memory, never from the network.
-* Writes mark keys dirty; :meth:`RedisStore.flush` writes, per partition, ONE ``MULTI``/``EXEC``
-  holding the dirty keys (``HSET``), the deleted keys (``HDEL``) and the partition's persisted
-  offsets (``redis_io.write_snapshot``).  Data and offsets in Redis therefore always agree,
-  whatever the moment of a crash.  A background task flushes every ``flush_interval`` seconds;
-  stopping the store flushes too.
-* Keys: ``kpi:{<app_id>:<table>:<partition>}:data`` and ``...:offsets`` (hashes, ``keys``); the
-  hash tag keeps a partition's two keys in one Redis Cluster slot, as a transaction needs.
+* Writes mark keys dirty; :meth:`RedisStore.flush` writes, per partition, ONE atomic script
+  holding the dirty keys (``HSET``), the deleted keys (``HDEL``), the partition's persisted
+  offsets and a new version (``redis_io.write_snapshot``).  Data and offsets in Redis therefore
+  always agree, whatever the moment of a crash.  A background task flushes every
+  ``flush_interval`` seconds; stopping the store flushes too.
+* Redis forgetting writes (restarted from an older snapshot, a failover to a lagging replica,
+  emptied) is detected: the script writes only if Redis still holds the version this store
+  wrote last, and a background check compares the versions of idle partitions every
+  ``verify_interval`` seconds.  On a mismatch the store rewrites the partition whole from memory
+  (which is the partition's exact state at its offsets), logs it and counts it (``rollbacks``).
+* Keys: ``kpi:{<app_id>:<table>:<partition>}:data``, ``...:offsets`` and ``...:meta`` (hashes,
+  ``keys``); the hash tag keeps a partition's keys in one Redis Cluster slot, as a script needs.
 * A rebalance loads newly owned partitions from Redis (``HSCAN``, 5000 a batch) and flushes then
   drops revoked ones.  The revoke-time flush also runs from ``app.on_partitions_revoked``, which
   Faust sends before the consumer rejoins the group, so the next owner reads the final state.
@@ -26,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
@@ -43,10 +49,10 @@ from streams.store.errors import (
     PartitionNotLoadedError,
     RedisStoreConnectionError,
     RedisStoreError,
-    RedisStoreFlushError,
 )
 from streams.store.redis_io import REDIS_ERRORS, PartitionLoad
 from streams.store.url import parse_store_url
+from streams.store.writer import PartitionWriter, StoreHealth
 
 __all__ = ["DEFAULT_FLUSH_INTERVAL", "RedisStore"]
 
@@ -54,7 +60,8 @@ log = logging.getLogger(__name__)
 
 DEFAULT_FLUSH_INTERVAL = 1.0
 DEFAULT_HSCAN_COUNT = 5000
-DEFAULT_HSET_CHUNK = 5000  # fields per HSET/HDEL command inside one MULTI
+DEFAULT_HSET_CHUNK = 1000  # fields per HSET command inside the write script
+DEFAULT_VERIFY_INTERVAL = 5.0
 LOAD_ATTEMPTS = 3
 REVOKE_FLUSH_ATTEMPTS = 3
 
@@ -64,12 +71,12 @@ class RedisStore(SerializedStore):
 
     Options (``app.Table(..., options={...})``; most also as URL query parameters):
     ``flush_interval`` (s, default 1.0), ``key_prefix`` ("kpi"), ``hscan_count`` (5000),
-    ``hset_chunk`` (5000), ``source_topics`` (extra topics whose partitions count as this
+    ``hset_chunk`` (1000), ``verify_interval`` (s, 5.0: how often the versions of partitions
+    with nothing to write are checked), ``source_topics`` (extra topics whose partitions count as this
     table's partitions on rebalance, besides its changelog topic), ``username``/``password``
     (so the password need not be in the URL that Faust prints in its banner).
     """
 
-    healthy: bool
     recovery_stats: dict[str, float]
     partition_stats: dict[int, PartitionLoad]
 
@@ -99,21 +106,24 @@ class RedisStore(SerializedStore):
         self.key_prefix = str(opts.get("key_prefix") or self.config.key_prefix or keys.DEFAULT_KEY_PREFIX)
         self.hscan_count = int(opts.get("hscan_count", DEFAULT_HSCAN_COUNT))
         self.hset_chunk = max(1, int(opts.get("hset_chunk", DEFAULT_HSET_CHUNK)))
+        self.verify_interval = float(opts.get("verify_interval", DEFAULT_VERIFY_INTERVAL))
         self.source_topics = frozenset(str(t) for t in opts.get("source_topics", ()))
         self._client_kwargs: dict[str, Any] = {}
         for name in ("username", "password"):
             if opts.get(name):
                 self._client_kwargs[name] = str(opts[name])
 
-        self.cache = WriteBackCache(self.table_name)
+        # The writer id makes this instance's versions its own (see cache.next_version).
+        self.cache = WriteBackCache(self.table_name, writer=secrets.token_hex(4))
         self._client: Any = None
-        self._flush_lock = asyncio.Lock()
+        self.health = StoreHealth()
+        self.writer = PartitionWriter(
+            self.cache, self._keys, self.health, self.table_name, self.config.safe_url, self.hset_chunk
+        )
         self._rebalance_lock = asyncio.Lock()
         self._signal_connected = False
         self._skipped_partitions: set[int] = set()
 
-        self.healthy = False
-        self.last_error: str | None = None
         self.recovery_stats = {"partitions": 0, "keys": 0, "offsets": 0, "seconds": 0.0}
         self.partition_stats = {}
 
@@ -128,6 +138,12 @@ class RedisStore(SerializedStore):
 
     def offsets_key(self, partition: int) -> str:
         return keys.offsets_key(self.app_id, self.table_name, partition, self.key_prefix)
+
+    def meta_key(self, partition: int) -> str:
+        return keys.meta_key(self.app_id, self.table_name, partition, self.key_prefix)
+
+    def _keys(self, partition: int) -> tuple[str, str, str]:
+        return self.data_key(partition), self.offsets_key(partition), self.meta_key(partition)
 
     def _repr_info(self) -> str:
         return f"table_name={self.table_name} url={self.config.safe_url}"
@@ -147,17 +163,19 @@ class RedisStore(SerializedStore):
             await client.ping()
         except Exception as exc:
             await redis_io.close_client(client)
-            self._failed(exc)
+            self.health.failed(exc)
             raise RedisStoreConnectionError(
                 f"RedisStore for table {self.table_name!r} cannot reach Redis at "
                 f"{self.config.safe_url}: {type(exc).__name__}: {exc}"
             ) from exc
         self._client = client
-        self.healthy = True
+        self.writer.bind(client)
+        self.health.ok()
 
     async def close(self) -> None:
         """Close the client (does not flush; see :meth:`on_stop`)."""
         client, self._client = self._client, None
+        self.writer.bind(None)
         if client is not None:
             await redis_io.close_client(client)
 
@@ -168,10 +186,6 @@ class RedisStore(SerializedStore):
                 f"({self.config.safe_url}); start the store (or call connect()) first"
             )
         return self._client
-
-    def _failed(self, exc: BaseException) -> None:
-        self.healthy = False
-        self.last_error = f"{type(exc).__name__}: {exc}"
 
     async def shared_max(self, name: str, value: int | None) -> int | None:
         """Raise the app-wide maximum `name` to `value` (if given) and return the maximum over
@@ -201,10 +215,17 @@ class RedisStore(SerializedStore):
 
     @Service.task
     async def _periodic_flush(self) -> None:
+        last_verify = time.monotonic()
         while not self.should_stop:
             await self.sleep(self.flush_interval)
             if self.should_stop:
                 break
+            if self._client is not None and time.monotonic() - last_verify >= self.verify_interval:
+                last_verify = time.monotonic()
+                try:
+                    await self.verify()
+                except RedisStoreError:
+                    pass  # unreachable: the flushes report it
             if self._client is None or not self.has_dirty():
                 continue
             was_healthy = self.healthy
@@ -213,8 +234,8 @@ class RedisStore(SerializedStore):
             except RedisStoreError as exc:
                 if was_healthy:
                     log.warning("RedisStore %s: background flush failed: %s", self.table_name, exc)
-            except Exception:  # never let a flush bug crash the whole worker silently
-                self.healthy = False
+            except Exception as exc:  # never let a flush bug crash the whole worker silently
+                self.health.failed(exc)
                 log.exception("RedisStore %s: background flush crashed", self.table_name)
 
     def _revoked_handler(self) -> Any:
@@ -338,6 +359,20 @@ class RedisStore(SerializedStore):
         """Delete every key of every held partition (written to Redis at the next flush)."""
         self.cache.clear()
 
+    # ------------------------------------------------------------------ bookkeeping
+
+    def meta(self, partition: int) -> dict[str, str]:
+        """The partition's bookkeeping fields, as loaded or last set (empty when not held)."""
+        return self.cache.meta(partition)
+
+    def set_meta(self, partition: int, name: str, value: str | None) -> bool:
+        """Stage a bookkeeping field (None removes it), written with the partition's next flush."""
+        return self.cache.set_meta(partition, name, value)
+
+    def reset_partition(self, partition: int, offsets: Mapping[TP, int]) -> None:
+        """Empty a held partition and give it ``offsets``; the next flush rewrites it whole."""
+        self.cache.reset(partition, {keys.offset_field(tp): int(o) for tp, o in offsets.items()})
+
     # ------------------------------------------------------------------ offsets
 
     def persisted_offset(self, tp: TP) -> int | None:
@@ -397,43 +432,48 @@ class RedisStore(SerializedStore):
     # ------------------------------------------------------------------ flush
 
     async def flush(self, partitions: Iterable[int] | None = None) -> int:
-        """Write dirty state: one MULTI/EXEC per partition.  Returns the keys written.
+        """Write dirty state: one atomic script per partition.  Returns the keys written.
 
         ``partitions`` None means all held partitions; partitions not held are ignored.
         On a Redis error raises :class:`RedisStoreFlushError` and keeps the partition's dirty
         keys and offsets for the next attempt (partitions flushed before it stay flushed).
+        A partition Redis lost writes of is rewritten whole (see ``writer``).
         """
-        client = self._require_client()
-        async with self._flush_lock:
-            held = self.cache.partitions()
-            targets = sorted(held if partitions is None else set(partitions) & held)
-            total = 0
-            for partition in targets:
-                total += await self._flush_partition_locked(client, partition)
-            return total
+        self._require_client()
+        return await self.writer.flush(partitions)
 
-    async def _flush_partition_locked(self, client: Any, partition: int) -> int:
-        snapshot = self.cache.snapshot(partition)
-        if snapshot is None:  # released meanwhile, or nothing pending
-            return 0
-        try:
-            await redis_io.write_snapshot(
-                client, self.data_key(partition), self.offsets_key(partition), snapshot, self.hset_chunk
-            )
-        except REDIS_ERRORS as exc:
-            self.cache.restore(snapshot)
-            self._failed(exc)
-            raise RedisStoreFlushError(
-                f"RedisStore {self.table_name!r}: flush of partition {partition} to "
-                f"{self.config.safe_url} failed ({type(exc).__name__}: {exc}); "
-                f"{snapshot.keys} pending keys kept for the next flush"
-            ) from exc
-        except BaseException:  # cancelled mid-flight: keep the data for a retry, re-raise
-            self.cache.restore(snapshot)
-            raise
-        self.healthy = True
-        self.last_error = None
-        return snapshot.keys
+    async def verify(self, partitions: Iterable[int] | None = None) -> set[int]:
+        """Rewrite whole the held partitions whose version in Redis is not the one this store
+        wrote last (the periodic check of idle partitions); returns them."""
+        self._require_client()
+        return await self.writer.verify(partitions)
+
+    def record_lost_writes(self, partition: int, evidence: str, action: str) -> None:
+        """Log and count (``rollbacks``) that Redis lost writes of ``partition``."""
+        self.writer.record_lost_writes(partition, evidence, action)
+
+    @property
+    def rollbacks(self) -> int:
+        """Times Redis was found without writes it had acknowledged."""
+        return self.writer.rollbacks
+
+    @property
+    def last_rollback(self) -> dict[str, Any] | None:
+        return self.writer.last_rollback
+
+    @property
+    def repairing(self) -> set[int]:
+        """Partitions being rewritten whole from memory right now."""
+        return set(self.writer.repairing)
+
+    @property
+    def healthy(self) -> bool:
+        """Whether the last Redis call succeeded."""
+        return self.health.healthy
+
+    @property
+    def last_error(self) -> str | None:
+        return self.health.last_error
 
     # ------------------------------------------------------------------ load / release
 
@@ -462,24 +502,25 @@ class RedisStore(SerializedStore):
         for attempt in range(LOAD_ATTEMPTS):
             try:
                 loaded = await redis_io.read_partition(
-                    client, partition, self.data_key(partition), self.offsets_key(partition), self.hscan_count
+                    client, partition, self._keys(partition), self.hscan_count
                 )
             except REDIS_ERRORS as exc:
                 last_exc = exc
-                self._failed(exc)
+                self.health.failed(exc)
                 await asyncio.sleep(0.5 * (attempt + 1))
                 continue
             stats = loaded.stats
-            self.cache.hold(partition, loaded.data, loaded.offsets)
+            self.cache.hold(partition, loaded.data, loaded.offsets, loaded.version, loaded.meta)
             self._skipped_partitions.discard(partition)
             self.partition_stats[partition] = stats
-            self.healthy = True
+            self.health.ok()
             log.info(
-                "RedisStore %s: loaded partition %s: %s keys, %s offsets in %.3fs",
+                "RedisStore %s: loaded partition %s: %s keys, %s offsets, version %s in %.3fs",
                 self.table_name,
                 partition,
                 stats.keys,
                 stats.offsets,
+                loaded.version or "none",
                 stats.seconds,
             )
             return stats
@@ -491,14 +532,14 @@ class RedisStore(SerializedStore):
     async def _release_partition_locked(self, partition: int, *, drop_on_error: bool) -> bool:
         if not self.cache.holds(partition):
             return True
-        async with self._flush_lock:  # no flush of this partition in flight while dropping it
+        async with self.writer.lock:  # no flush of this partition in flight while dropping it
             flushed = True
             if self.has_dirty([partition]):
                 last_exc: RedisStoreError | None = None
                 for attempt in range(REVOKE_FLUSH_ATTEMPTS):
                     try:
-                        client = self._require_client()
-                        await self._flush_partition_locked(client, partition)
+                        self._require_client()
+                        await self.writer.flush_locked(partition)
                         last_exc = None
                         break
                     except RedisStoreError as exc:

@@ -10,6 +10,7 @@ __all__ = [
     "data_key",
     "escape_key_component",
     "hash_tag",
+    "meta_key",
     "offset_field",
     "offsets_key",
     "parse_offset_field",
@@ -48,6 +49,11 @@ def data_key(app_id: str, table_name: str, partition: int, prefix: str = DEFAULT
 def offsets_key(app_id: str, table_name: str, partition: int, prefix: str = DEFAULT_KEY_PREFIX) -> str:
     """``kpi:{app:table:partition}:offsets``: hash ``"topic:partition" -> offset``."""
     return f"{prefix}:{{{hash_tag(app_id, table_name, partition)}}}:offsets"
+
+
+def meta_key(app_id: str, table_name: str, partition: int, prefix: str = DEFAULT_KEY_PREFIX) -> str:
+    """``kpi:{app:table:partition}:meta``: hash of the partition's version and bookkeeping."""
+    return f"{prefix}:{{{hash_tag(app_id, table_name, partition)}}}:meta"
 
 
 def shared_max_key(app_id: str, prefix: str = DEFAULT_KEY_PREFIX) -> str:

@@ -339,10 +339,15 @@ def log_tail(path: Path, lines: int = 20) -> str:
 class DedicatedRedis:
     """A redis-server of its own on a free port, AOF persistence in `directory`: `stop()` is a
     real outage (SIGTERM: the AOF is fsynced, the process exits, the port closes) and `start()`
-    brings it back on the same port with the same data."""
+    brings it back on the same port with the same data.
 
-    def __init__(self, directory: Path):
+    With `snapshots=True` it keeps no AOF: `snapshot(name)` SAVEs an RDB file and keeps a copy,
+    and `restore(name)` kills the server (-9) and starts it again from that copy: what a
+    restore from a backup, or a failover to a replica that lags, does to the data."""
+
+    def __init__(self, directory: Path, snapshots: bool = False):
         self.directory = directory
+        self.snapshots = snapshots
         self.port = free_port()
         self.proc: subprocess.Popen[bytes] | None = None
         self.last_pid: int | None = None
@@ -357,6 +362,8 @@ class DedicatedRedis:
         self.directory.mkdir(parents=True, exist_ok=True)
         log = open(self.directory / "redis.log", "ab")
         options = f"--port {self.port} --bind 127.0.0.1 --appendonly yes --appendfsync always"
+        if self.snapshots:
+            options = f"--port {self.port} --bind 127.0.0.1 --appendonly no"
         argv = [require_binary("redis-server"), *options.split(), "--dir", str(self.directory)]
         self.proc = subprocess.Popen(
             [*argv, "--save", "", "--daemonize", "no"],
@@ -382,6 +389,49 @@ class DedicatedRedis:
         if self.proc is not None:
             stop_process(self.proc)
             self.proc = None
+
+    def _client(self) -> Any:
+        import redis
+
+        return redis.Redis(host="127.0.0.1", port=self.port)
+
+    def snapshot(self, name: str) -> int:
+        """SAVE the data set now and keep the RDB file as `name`; returns the keys it holds."""
+        import shutil
+
+        client = self._client()
+        try:
+            client.save()
+            keys = int(client.dbsize())
+        finally:
+            client.close()
+        shutil.copyfile(self.directory / "dump.rdb", self.directory / f"{name}.rdb")
+        return keys
+
+    def restore(self, name: str) -> None:
+        """Kill the server (-9: nothing saved) and start it again from snapshot `name`."""
+        import shutil
+
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait(10)
+            self.proc = None
+        shutil.copyfile(self.directory / f"{name}.rdb", self.directory / "dump.rdb")
+        self.start()
+
+    def flushall(self) -> None:
+        client = self._client()
+        try:
+            client.flushall()
+        finally:
+            client.close()
+
+    def dbsize(self) -> int:
+        client = self._client()
+        try:
+            return int(client.dbsize())
+        finally:
+            client.close()
 
 
 class DedicatedKafka:
@@ -461,3 +511,31 @@ def input_end_offsets(deployment: Deployment) -> int:
             await consumer.stop()
 
     return asyncio.run(ends())
+
+
+def delete_records(deployment: Deployment, topic: str, keep_from: float = 1.0) -> dict[int, tuple[int, int]]:
+    """Delete the oldest records of a deployment topic (full name) as retention would: in each
+    partition, everything before `keep_from` of the way to its end (1.0: all of it). Returns
+    partition -> (new earliest offset, end offset)."""
+    import asyncio
+
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+    from aiokafka.admin import AIOKafkaAdminClient, RecordsToDelete
+
+    async def run() -> dict[int, tuple[int, int]]:
+        consumer = AIOKafkaConsumer(bootstrap_servers=deployment.kafka_bootstrap)
+        admin = AIOKafkaAdminClient(bootstrap_servers=deployment.kafka_bootstrap)
+        await consumer.start()
+        await admin.start()
+        try:
+            tps = [TopicPartition(topic, p) for p in range(deployment.partitions)]
+            ends = await consumer.end_offsets(tps)
+            cut = {tp: int(ends[tp] * keep_from) for tp in tps}
+            await admin.delete_records({tp: RecordsToDelete(cut[tp]) for tp in tps if cut[tp] > 0})
+            earliest = await consumer.beginning_offsets(tps)
+            return {tp.partition: (int(earliest[tp]), int(ends[tp])) for tp in tps}
+        finally:
+            await admin.close()
+            await consumer.stop()
+
+    return asyncio.run(run())

@@ -45,7 +45,7 @@ BUSINESS = {
     "SalesQuoteToCloseLow",
     "SalesPipelineCoverageLow",
 }
-SERVICE = {"KpiWorkerDown", "KpiConsumerLagHigh", "KpiDeadLetterRising", "KpiNoEvents"}
+SERVICE = {"KpiWorkerDown", "KpiConsumerLagHigh", "KpiDeadLetterRising", "KpiNoEvents", "KpiStateIncomplete"}
 
 
 def exported_names() -> set[str]:

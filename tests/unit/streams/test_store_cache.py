@@ -1,4 +1,5 @@
-"""The store's write-back cache without Redis: pending writes, flush snapshots, restore, offsets."""
+"""The store's write-back cache without Redis: pending writes, flush snapshots, restore, offsets,
+versions and the whole-partition rewrite that repairs a Redis that lost writes."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from streams.store.cache import FlushSnapshot, WriteBackCache
+from streams.store.cache import FlushSnapshot, WriteBackCache, next_version
 from streams.store.errors import PartitionNotLoadedError
 
 
@@ -18,7 +19,10 @@ def held(*partitions: int) -> WriteBackCache:
 
 
 def apply(remote: dict[bytes, bytes], remote_offsets: dict[str, str], snap: FlushSnapshot) -> None:
-    """What the MULTI/EXEC of a snapshot does to the partition's two hashes."""
+    """What the write script does with a snapshot to the partition's data and offsets hashes."""
+    if snap.full:
+        remote.clear()
+        remote_offsets.clear()
     remote.update(snap.values)
     for key in snap.removed:
         remote.pop(key, None)
@@ -133,6 +137,50 @@ def test_reads_prefer_the_given_partition_else_search_all() -> None:
     assert cache.size() == 0 and snap is not None and snap.removed == [b"a"] and snap.values == []
 
 
+def test_versions_count_writes_and_name_the_writer() -> None:
+    assert next_version("", "ab") == "1.ab"
+    assert next_version("7.cd", "ab") == "8.ab"
+    assert next_version("garbage", "ab") == "1.ab"
+    cache = WriteBackCache("t", writer="ab")
+    cache.hold(0, {}, {}, version="7.cd", meta={"k": "v"})
+    cache.set_in(0, b"k", b"v")
+    snap = cache.snapshot(0)
+    assert snap is not None and (snap.expected, snap.version) == ("7.cd", "8.ab")
+    assert cache.version(0) == "7.cd"  # until the write is known to be in Redis
+    cache.written(snap)
+    assert cache.version(0) == "8.ab" and cache.version(1) is None
+
+
+def test_a_full_snapshot_rewrites_everything_and_a_failed_one_stays_full() -> None:
+    cache = WriteBackCache("t", writer="ab")
+    cache.hold(0, {b"a": b"1", b"b": b"2"}, {"routed:0": 5}, version="3.xx")
+    cache.delete_in(0, b"b")
+    cache.mark_full(0)
+    snap = cache.snapshot(0)
+    assert snap is not None and snap.full
+    assert snap.values == [(b"a", b"1")] and snap.removed == [] and snap.offsets == {"routed:0": "5"}
+    cache.set_in(0, b"c", b"3")  # while the rewrite is in flight
+    cache.restore(snap)  # it failed: the next flush is a full rewrite again, with the new key
+    again = cache.snapshot(0)
+    assert again is not None and again.full
+    assert sorted(again.values) == [(b"a", b"1"), (b"c", b"3")]
+    cache.written(again)
+    assert cache.snapshot(0) is None and cache.version(0) == "4.ab"
+
+
+def test_reset_empties_the_partition_and_bookkeeping_is_staged_with_it() -> None:
+    cache = WriteBackCache("t")
+    cache.hold(0, {b"a": b"1"}, {"routed:0": 50}, meta={"x": "1"})
+    assert cache.meta(0) == {"x": "1"} and cache.meta(9) == {}
+    cache.reset(0, {"routed:0": 9})
+    assert cache.set_meta(0, "rebuild", "{}") and cache.set_meta(0, "x", None)
+    assert not cache.set_meta(1, "x", "1")
+    snap = cache.snapshot(0)
+    assert snap is not None and snap.full and snap.values == []
+    assert snap.offsets == {"routed:0": "9"} and snap.meta == {"rebuild": "{}"}
+    assert cache.size_in(0) == 0
+
+
 # Operations of the property below: write or delete a key, start a flush (snapshot), finish the
 # flush in flight (ok or failed).
 _ops = st.lists(
@@ -141,6 +189,7 @@ _ops = st.lists(
         st.tuples(st.just("del"), st.sampled_from([b"a", b"b", b"c"]), st.just(0)),
         st.tuples(st.just("offset"), st.just(b""), st.integers(0, 1000)),
         st.tuples(st.just("snapshot"), st.just(b""), st.just(0)),
+        st.tuples(st.just("full"), st.just(b""), st.just(0)),
         st.tuples(st.sampled_from(["ok", "fail"]), st.just(b""), st.just(0)),
     ),
     max_size=40,
@@ -163,6 +212,8 @@ def test_whatever_flushes_fail_a_final_flush_leaves_redis_equal_to_memory(
             cache.delete_in(0, key)
         elif op == "offset":
             cache.set_offset(0, "routed:0", n)
+        elif op == "full":
+            cache.mark_full(0)
         elif op == "snapshot" and in_flight is None:
             in_flight = cache.snapshot(0)
         elif op == "ok" and in_flight is not None:
