@@ -153,6 +153,7 @@ def create_app(settings: Settings, rules: Rules, registry: CollectorRegistry | N
                 PartitionedCustomers(cast(PartitionStore, customer_table.data)),
                 lambda p: TP(settings.customer_topic, p),
                 lambda: int(getattr(app, "consumer_generation_id", 0) or 0),
+                settings.partitions,
             )
         return worker.customer_processor
 
@@ -172,8 +173,17 @@ def create_app(settings: Settings, rules: Rules, registry: CollectorRegistry | N
         if worker.states is not None:
             worker.states.release(partitions)
 
+    def reset_customers(partitions: set[int]) -> None:
+        if worker.customer_processor is not None:
+            worker.customer_processor.release(partitions)
+
     worker.integrity = attach_integrity(
-        app, lambda: cast(ResumableStore, table.data), settings, engine, reset
+        app,
+        lambda: cast(ResumableStore, table.data),
+        settings,
+        engine,
+        reset,
+        customers=(lambda: cast(ResumableStore, customer_table.data), reset_customers),
     )
     worker.sales = SalesExposition(
         engine,

@@ -25,11 +25,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kpi_core.codec import decode_customer, encode_customer, split_store_key, store_key
-from kpi_core.customers import CustomerState, CustomerSummary
+from kpi_core.customers import CustomerState, CustomerSummary, summaries
 from kpi_core.engine import KpiEngine, apply_customer_batch
 from kpi_core.events import Event, Rejection, decode_event
 from streams.processor import PartitionStore
-from streams.routing import decode_batch
+from streams.routing import decode_batch, decode_resend, is_resend, partition_for
 
 EPOCH_KEY = b"\x00epoch"  # per customer partition; no customer key starts with a NUL
 
@@ -79,8 +79,10 @@ class CustomerProcessor:
         customers: PartitionedCustomers,
         offset_tp: Callable[[int], Any],
         generation: Callable[[], int],
+        partitions_count: int = 1,
         prune_every_s: float = 60.0,
     ) -> None:
+        self.partitions_count = partitions_count  # of the rep side's routed topic
         self.engine = engine
         self.customers = customers
         self.offset_tp = offset_tp
@@ -117,6 +119,8 @@ class CustomerProcessor:
         if applied is not None and offset <= applied:
             result.skipped = True
             return result
+        if is_resend(value):
+            return self._resend(partition, offset, decode_resend(value), result)
         rules = self.engine.rules
         events: list[Event] = []
         for item in decode_batch(value):
@@ -135,6 +139,19 @@ class CustomerProcessor:
         result.summaries = outcome.summaries
         self._unstaged.setdefault(partition, {}).update(outcome.changed)
         self._forgotten.setdefault(partition, set()).update(before - set(customers))
+        self._unstaged_offsets[partition] = offset
+        return result
+
+    def _resend(
+        self, partition: int, offset: int, rep_partitions: set[int], result: CustomerResult
+    ) -> CustomerResult:
+        """Summaries again, newly versioned, of every customer held by a rep of `rep_partitions`."""
+        self._sequence += 1
+        version = (self.epoch(partition), self._sequence)
+        count = self.partitions_count
+        for state in self.customers.customers(partition).values():
+            if any(partition_for(rep, count) in rep_partitions for rep in state.holders):
+                result.summaries.extend(summaries(state, version))
         self._unstaged_offsets[partition] = offset
         return result
 

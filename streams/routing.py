@@ -91,3 +91,22 @@ def summaries_by_partition(
     for rep_id, summary in items:
         grouped.setdefault(partition_for(rep_id, partitions), []).append((rep_id, summary))
     return sorted(grouped.items())
+
+
+# A request to the customer side (one message to every partition of its topic): send again the
+# summaries of every customer held by reps of these rep partitions (FRAME_RESEND, then a JSON
+# list of partitions). After a rep partition was rebuilt from the input topics, the summaries
+# that travelled in the routed messages it lost come again this way.
+FRAME_RESEND = b"\x03"
+
+
+def encode_resend(rep_partitions: set[int]) -> bytes:
+    return FRAME_RESEND + orjson.dumps(sorted(rep_partitions))
+
+
+def is_resend(value: bytes) -> bool:
+    return value[:1] == FRAME_RESEND
+
+
+def decode_resend(value: bytes) -> set[int]:
+    return {int(p) for p in orjson.loads(value[1:])}

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -17,7 +17,8 @@ from aiokafka.admin import AIOKafkaAdminClient
 from mode import Service
 
 from kpi_core.engine import KpiEngine
-from kpi_core.events import Rejection, decode_event
+from kpi_core.events import Event, Rejection, decode_event
+from kpi_core.owners import owner_key
 from kpi_core.transitions import check_time
 from streams.connections import aiokafka_kwargs
 from streams.integrity.markers import INCOMPLETE, REBUILD
@@ -56,11 +57,20 @@ class RebuildService(Service):
         settings: Settings,
         engine: KpiEngine,
         store: Callable[[], ResumableStore],
+        topic: str | None = None,
+        key_of: Callable[[Event], str | None] = owner_key,
+        after: Callable[[set[int]], Awaitable[None]] | None = None,
         **kwargs: Any,
     ) -> None:
         self.settings = settings
         self.engine = engine
         self.store = store
+        # Where events go again, and by what key: the rep side's routed topic by owner (rep or
+        # scope), or the customer side's topic by customer (facts only).
+        self.topic = topic or settings.routed_topic
+        self.key_of = key_of
+        self.after = after  # run once the events are routed again (the rep side asks the
+        # customer side to send its summaries again: they travelled in the lost messages too)
         self.rebuilding: set[int] = set()
         self.last: dict[str, Any] | None = None
         self._wanted: set[int] = set()
@@ -182,7 +192,10 @@ class RebuildService(Service):
                         check_time(event, ctx)
                     except Rejection:
                         continue
-                    partition = partition_for(event.rep_id, s.partitions)
+                    key = self.key_of(event)
+                    if key is None:
+                        continue
+                    partition = partition_for(key, s.partitions)
                     if partition not in partitions:
                         continue
                     pending[partition].append(
@@ -201,6 +214,8 @@ class RebuildService(Service):
                 sends.append(await self._send(producer, partition, items))
         if sends:
             await asyncio.gather(*sends)  # in Kafka before the rebuild counts as done
+        if self.after is not None:
+            await self.after(partitions)
         now = datetime.now(UTC)
         for tp in tps:  # messages deleted and none left: anything up to now may be gone
             first_time.setdefault(f"{tp.topic}:{tp.partition}", now)
@@ -210,7 +225,7 @@ class RebuildService(Service):
     async def _send(
         self, producer: AIOKafkaProducer, partition: int, items: list[Routed]
     ) -> asyncio.Future[Any]:
-        return await producer.send(self.settings.routed_topic, encode_batch(items), partition=partition)
+        return await producer.send(self.topic, encode_batch(items), partition=partition)
 
 
 async def _partition_counts(settings: Settings) -> dict[str, int]:
