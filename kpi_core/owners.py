@@ -70,3 +70,25 @@ def route_key(obj: Mapping[str, Any]) -> str | None:
         if type(team) is str and team.strip():
             return scope_key(Scope.TEAM, team)
     return None
+
+
+def target_message_key(obj: Mapping[str, Any]) -> str | None:
+    """The Kafka message key of a `target.set` on the compacted targets topic (contract section 1):
+    its scope, owner, metric, period and start, e.g. `rep:r-li|revenue|month|2026-09-01` or
+    `team:north|visits|quarter|2026-10-01`, so compaction keeps every target's latest revision.
+    None when the dict is not a target or lacks what the key names."""
+    if obj.get("type") != EventType.TARGET_SET:
+        return None
+    scope = obj.get("scope") or Scope.REP.value
+    owners: dict[str, object] = {
+        Scope.REP.value: obj.get("rep_id"),
+        Scope.TEAM.value: obj.get("team"),
+        Scope.REGION.value: obj.get("region"),
+        Scope.COMPANY.value: "",
+    }
+    owner = owners.get(scope) if type(scope) is str else None
+    period, start = obj.get("period"), obj.get("period_start")
+    if type(owner) is not str or type(period) is not str or type(start) is not str:
+        return None
+    metric = obj.get("metric") or "revenue"
+    return f"{scope}:{owner}|{metric}|{period}|{start}"

@@ -13,6 +13,7 @@ from typing import Any
 
 import orjson
 
+from kpi_core.owners import target_message_key
 from kpi_monitor.traffic import BUSINESS_HOURS, RAW, TrafficGenerator, decline_origin, messy
 from kpi_rules import Rules
 from kpi_rules.vocabulary import TOPIC_OF, Topic
@@ -30,10 +31,10 @@ def topic_for(settings: Settings, event: dict[str, Any]) -> str:
 
 
 def key_for(event: dict[str, Any]) -> bytes | None:
-    """Targets go to a compacted topic, which needs keys: latest target per rep and period."""
-    if event.get("type") == "target.set" and "period" in event and "rep_id" in event:
-        return f"{event['rep_id']}|{event['period']}|{event['period_start']}".encode()
-    return None
+    """Targets go to a compacted topic, which needs keys: one per target (scope, owner, metric,
+    period and start); other events need none."""
+    key = target_message_key(event)
+    return None if key is None else key.encode()
 
 
 def history(gen: TrafficGenerator, days: int, now: datetime, origin: datetime) -> Iterator[dict[str, Any]]:

@@ -183,9 +183,9 @@ def test_targets_get_the_compaction_key() -> None:
         items = list(csv_items(CsvRows(handle, mapping, RULES), RULES))
     assert all(isinstance(item, Outgoing) for item in items)
     assert [item.key for item in items if isinstance(item, Outgoing)] == [
-        b"jsmith|month|2026-11-01",
-        b"apatel|month|2026-11-01",
-        b"mchen|month|2026-11-01",
+        b"rep:jsmith|revenue|month|2026-11-01",
+        b"rep:apatel|revenue|month|2026-11-01",
+        b"rep:mchen|revenue|month|2026-11-01",
     ]
 
 
