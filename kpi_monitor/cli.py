@@ -128,6 +128,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_rules(report)
 
+    digest = sub.add_parser(
+        "digest", help="the HTML/PDF report of a running deployment, from its Prometheus"
+    )
+    digest.add_argument(
+        "--prometheus", required=True, metavar="URL", help="Prometheus base URL (http://127.0.0.1:9090)"
+    )
+    digest.add_argument("--format", choices=("html", "pdf", "json"), default="html")
+    digest.add_argument("--output", type=Path, default=None, help="write to this file (html and pdf need it)")
+    add_selection_arguments(digest, PERIOD_CHOICES)
+    _add_rules(digest)
+
     alerts = sub.add_parser("alerts", help="receive Alertmanager's notifications")
     alerts_sub = alerts.add_subparsers(dest="alerts_command", required=True, metavar="ACTION")
     listen = alerts_sub.add_parser(
@@ -156,6 +167,12 @@ def _report(args: argparse.Namespace) -> int:
     if mode not in ("wall", "event"):
         raise RulesError(f"KPI_CLOCK must be 'wall' or 'event', got {mode!r}")
     return run_report(args, rules, mode)
+
+
+def _digest(args: argparse.Namespace) -> int:
+    from kpi_monitor.digest_command import run_digest
+
+    return run_digest(args, load_rules(_rules_path(args)))
 
 
 def _dev(args: argparse.Namespace) -> int:
@@ -247,6 +264,7 @@ def _rules(args: argparse.Namespace) -> int:
 
 COMMANDS = {
     "report": _report,
+    "digest": _digest,
     "dev": _dev,
     "worker": _worker,
     "simulate": _simulate,
@@ -260,7 +278,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return COMMANDS[args.command](args)
-    except (RulesError, ValueError) as exc:
+    except (RulesError, ValueError, RuntimeError) as exc:
         # Configuration errors: one clear message, no traceback.
         print(f"kpi-monitor {args.command}: {exc}", file=sys.stderr)
         return 2

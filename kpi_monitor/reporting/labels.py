@@ -61,7 +61,30 @@ _TEXTS: dict[str, tuple[str, str]] = {
         "预警：根据事件文件，当前期间满足预警规则阈值与保护条件即显示“条件已满足”"
         "（Prometheus 还需持续 `for:` 时长）；拜访量下降需要同期拜访数据，仅在线服务（摘要）提供。",
     ),
-    "progress_read": ("reading events", "读取事件"),
+    "limit_history": (
+        "History: {found} of the {asked} periods asked for. Periods before the previous one are "
+        "the figures Prometheus recorded at the end of the period after them, as far back as its "
+        "retention ({retention}) and the deployment's start allow; events that arrived later are "
+        "counted in the file report only.",
+        "历史：共请求 {asked} 个期间，获得 {found} 个。"
+        "上一期之前的期间取自 Prometheus 在其后一期结束时记录的数值，"
+        "可追溯的深度取决于其保留期（{retention}）和部署开始的时间；之后才到达的事件只计入文件报表。",
+    ),
+    "limit_rejected": (
+        "Rejected input: the workers' counters since they started (kpi_events_rejected_total), "
+        "not per period.",
+        "被拒收的输入：各处理节点自启动以来的计数（kpi_events_rejected_total），不按期间统计。",
+    ),
+    "limit_file_only": (
+        "Customer lifetime value (trailing months) and the target allocation and split gaps are "
+        "in the file report only.",
+        "客户终身价值（最近若干个月）以及目标分配与拆分差额仅见于文件报表。",
+    ),
+    "unknown_retention": ("not reported", "未报告"),
+    "alert_note_digest": (
+        "Alerts: as Prometheus evaluates them now (pending, then firing after the rule's `for:`).",
+        "预警：Prometheus 当前的评估状态（待定，持续 `for:` 时长后触发）。",
+    ),
 }
 
 SCOPE_KEYS = {"company": "company", "region": "region", "team": "team", "rep": "rep"}
