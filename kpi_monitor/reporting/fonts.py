@@ -30,12 +30,18 @@ class FontError(RuntimeError):
 def families(locale: str) -> list[str]:
     """The installed families of `locale`; zh-CN without its CJK font is an error."""
     installed = {entry.name for entry in font_manager.fontManager.ttflist}
+    if CJK not in installed:
+        # matplotlib caches the font list once (~/.cache/matplotlib): a font installed since
+        # then is found on disk and added here
+        for path in font_manager.findSystemFonts():
+            if "NotoSansCJK" in path.replace("-", "").replace("_", ""):
+                font_manager.fontManager.addfont(path)
+        installed = {entry.name for entry in font_manager.fontManager.ttflist}
     wanted = FAMILIES.get(locale, FAMILIES["en"])
     if locale == "zh-CN" and CJK not in installed:
         raise FontError(
             f"zh-CN charts need the font {CJK!r}: install the Debian package fonts-noto-cjk "
-            "(scripts/install-system-deps.sh does), then remove matplotlib's font cache "
-            "(~/.cache/matplotlib) if it was built before"
+            "(scripts/install-system-deps.sh does)"
         )
     return [name for name in wanted if name in installed] or [LATIN]
 

@@ -14,7 +14,7 @@ import pytest
 
 from kpi_core.selection import Selection, select
 from kpi_monitor.cli import main
-from kpi_monitor.reporting import charts
+from kpi_monitor.reporting import charts, fonts
 from kpi_monitor.reporting.alert_states import file_states
 from kpi_monitor.reporting.fonts import FontError
 from kpi_monitor.reporting.formatting import Formatter
@@ -58,6 +58,23 @@ def test_a_glyph_no_font_has_fails_the_chart() -> None:
     title = "\U0001d54a\U000f0000"  # a mathematical letter and a private-use code point: in neither font
     with pytest.raises(FontError, match="missing from font"):
         charts.render_svg("zh-CN", 2.0, draw, "title")
+
+
+def test_a_cjk_font_installed_after_matplotlib_cached_its_list_is_found(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from matplotlib import font_manager
+
+    def stale() -> list[Any]:
+        return [entry for entry in font_manager.fontManager.ttflist if "CJK" not in entry.name]
+
+    monkeypatch.setattr(font_manager.fontManager, "ttflist", stale())
+    assert fonts.families("zh-CN") == ["DejaVu Sans", "Noto Sans CJK SC"]
+    monkeypatch.setattr(font_manager, "findSystemFonts", lambda: [])  # and not installed at all
+    monkeypatch.setattr(font_manager.fontManager, "ttflist", stale())
+    with pytest.raises(FontError, match="install the Debian package fonts-noto-cjk"):
+        fonts.families("zh-CN")
+    assert fonts.families("en") == ["DejaVu Sans"]
 
 
 def _decline_document() -> tuple[dict[str, Any], Any]:
