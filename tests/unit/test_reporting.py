@@ -166,3 +166,23 @@ def test_report_writes_html_from_a_small_file(tmp_path: Path, capsys: pytest.Cap
     page = out.read_text(encoding="utf-8")
     assert 'data-scope="team" data-name="north"' in page and 'data-name="south"' not in page
     assert Decimal("500") and "£500.00" in page
+
+
+def test_digest_targets_are_a_scopes_own_else_its_members() -> None:
+    from kpi_monitor.reporting.digest import _effective
+
+    d = Decimal
+    own = {
+        ("rep", "ann"): {"revenue": d(100), "visits": d(10)},
+        ("rep", "bob"): {"revenue": d(50)},
+        ("rep", "cat"): {"revenue": d(70)},
+        ("team", "south"): {"revenue": d(500)},  # south's own target replaces cat's 70
+        ("company", ""): {"visits": d(99)},
+    }
+    rep_team = {"ann": "north", "bob": "north", "cat": "south"}
+    out = _effective(own, rep_team, {"north": {"emea"}, "south": {"emea"}})
+    assert out[("team", "north")] == {"revenue": d(150), "visits": d(10)}
+    assert out[("team", "south")] == {"revenue": d(500)}
+    assert out[("region", "emea")] == {"revenue": d(650), "visits": d(10)}
+    assert out[("company", "")] == {"revenue": d(650), "visits": d(99)}
+    assert out[("rep", "cat")] == {"revenue": d(70)}
