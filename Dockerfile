@@ -8,6 +8,12 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 WORKDIR /app
 
+# `kpi-monitor report|digest --format pdf` lays out pages with Pango (WeasyPrint); zh-CN reports
+# draw Chinese with Noto Sans CJK SC.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends libpango-1.0-0 libpangoft2-1.0-0 fonts-noto-cjk \
+    && rm -rf /var/lib/apt/lists/*
+
 # Sources only (no .venv, .kpi-dev or .git from the build context).
 COPY pyproject.toml README.md ./
 COPY kpi_core ./kpi_core

@@ -6,14 +6,11 @@ import argparse
 import dataclasses
 import os
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
-from kpi_rules import DEFAULT_RULES_PATH, Rules, RulesError, load_rules
-
-if TYPE_CHECKING:
-    from kpi_core.engine import KpiEngine
+from kpi_monitor.report_options import PERIOD_CHOICES, add_selection_arguments
+from kpi_rules import DEFAULT_RULES_PATH, RulesError, load_rules
 
 
 def _add_rules(parser: argparse.ArgumentParser) -> None:
@@ -119,11 +116,28 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument(
         "--mapping", type=Path, default=None, help="YAML mapping of a CSV export (as for publish)"
     )
-    report.add_argument("--format", choices=("json", "table", "csv"), default="table")
+    report.add_argument(
+        "--format", choices=("json", "table", "csv", "html", "pdf"), default="table"
+    )
+    report.add_argument(
+        "--output", type=Path, default=None, help="write to this file (html and pdf need it)"
+    )
+    add_selection_arguments(report, (*PERIOD_CHOICES, "all"))
     report.add_argument(
         "--clock", choices=("wall", "event"), default=None, help="KPI clock (KPI_CLOCK)"
     )
     _add_rules(report)
+
+    digest = sub.add_parser(
+        "digest", help="the HTML/PDF report of a running deployment, from its Prometheus"
+    )
+    digest.add_argument(
+        "--prometheus", required=True, metavar="URL", help="Prometheus base URL (http://127.0.0.1:9090)"
+    )
+    digest.add_argument("--format", choices=("html", "pdf", "json"), default="html")
+    digest.add_argument("--output", type=Path, default=None, help="write to this file (html and pdf need it)")
+    add_selection_arguments(digest, PERIOD_CHOICES)
+    _add_rules(digest)
 
     alerts = sub.add_parser("alerts", help="receive Alertmanager's notifications")
     alerts_sub = alerts.add_subparsers(dest="alerts_command", required=True, metavar="ACTION")
@@ -146,58 +160,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from kpi_core.clock import KpiClock
-    from kpi_core.engine import KpiEngine
-    from kpi_core.report import build_report
-    from kpi_monitor.report_render import rejected_summary, write_report
+    from kpi_monitor.report_command import run_report
 
     rules = load_rules(_rules_path(args))
     mode = args.clock or os.environ.get("KPI_CLOCK", "wall")
     if mode not in ("wall", "event"):
         raise RulesError(f"KPI_CLOCK must be 'wall' or 'event', got {mode!r}")
-    engine = KpiEngine(rules, KpiClock(mode="event" if mode == "event" else "wall"))
-    if args.mapping is not None:
-        document = _report_csv(args.events, args.mapping, rules, engine)
-    elif str(args.events) == "-":
-        document = build_report(sys.stdin.buffer, engine)
-    else:
-        path = args.events
-
-        def reread() -> Iterator[bytes]:
-            with open(path, "rb") as again:
-                yield from again
-
-        with open(path, "rb") as handle:
-            document = build_report(handle, engine, reread)
-    write_report(document, args.format, sys.stdout)
-    print(rejected_summary(document), file=sys.stderr)
-    return 0
+    return run_report(args, rules, mode)
 
 
-def _report_csv(path: Path, mapping_path: Path, rules: Rules, engine: KpiEngine) -> dict[str, Any]:
-    """The report of a CSV export: the same events `publish --mapping` sends, refused rows
-    counted with the rejected by reason."""
-    from collections import Counter
+def _digest(args: argparse.Namespace) -> int:
+    from kpi_monitor.digest_command import run_digest
 
-    from kpi_core.report import build_report
-    from kpi_monitor.csv_mapping import load_mapping
-    from kpi_monitor.publish import mapped_lines
-
-    if str(path) == "-" or not path.is_file():
-        raise ValueError(f"--mapping needs a CSV file, got {str(path)!r}")
-    mapping = load_mapping(mapping_path, rules)
-    refused: Counter[str] = Counter()
-
-    def reread() -> Iterator[bytes]:
-        with mapped_lines(path, mapping, rules) as again:
-            yield from again
-
-    with mapped_lines(path, mapping, rules, refused) as lines:
-        document = build_report(lines, engine, reread)
-    rejected: Counter[str] = Counter(document["rejected"])
-    rejected.update(refused)
-    document["rejected"] = dict(sorted(rejected.items()))
-    return document
+    return run_digest(args, load_rules(_rules_path(args)))
 
 
 def _dev(args: argparse.Namespace) -> int:
@@ -289,6 +264,7 @@ def _rules(args: argparse.Namespace) -> int:
 
 COMMANDS = {
     "report": _report,
+    "digest": _digest,
     "dev": _dev,
     "worker": _worker,
     "simulate": _simulate,
@@ -302,7 +278,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return COMMANDS[args.command](args)
-    except (RulesError, ValueError) as exc:
+    except (RulesError, ValueError, RuntimeError) as exc:
         # Configuration errors: one clear message, no traceback.
         print(f"kpi-monitor {args.command}: {exc}", file=sys.stderr)
         return 2

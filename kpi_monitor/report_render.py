@@ -12,10 +12,20 @@ from rich.table import Table
 
 from kpi_core.report import CSV_COLUMNS, PIPELINE_COLUMNS, ROW_KEY_COLUMNS, TABLE_COLUMNS, cell
 
+#: Text formats written here; `html` and `pdf` are rendered by `kpi_monitor.reporting`.
 FORMATS = ("json", "table", "csv")
 # The report is read whole (a pager, a file): columns are never squeezed, folded or cut.
 UNLIMITED_WIDTH = 10_000
-_KEYS = {path for _, path in ROW_KEY_COLUMNS}  # left-aligned; the KPIs are right-aligned
+#: The table names a row by its scope and name (the rep's team too), then its period.
+HEAD_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("scope", "scope"),
+    ("name", "name"),
+    ("team", "team"),
+    ("period", "period"),
+    ("start", "start"),
+)
+ROW_TABLE_COLUMNS = HEAD_COLUMNS + TABLE_COLUMNS[len(ROW_KEY_COLUMNS) :]
+_KEYS = {path for _, path in HEAD_COLUMNS} | {path for _, path in ROW_KEY_COLUMNS}  # left-aligned
 
 
 def _text(value: Any) -> str:
@@ -35,10 +45,18 @@ def _table(columns: tuple[tuple[str, str], ...], rows: list[dict[str, Any]]) -> 
     return table
 
 
+def table_rows(document: dict[str, Any]) -> list[dict[str, Any]]:
+    """The scope rows (company, regions, teams) first, then the reps', as the table lists them."""
+    scopes = [{**row, "team": ""} for row in document["scopes"]]
+    reps = [{**row, "scope": "rep", "name": row["rep_id"]} for row in document["periods"]]
+    return scopes + reps
+
+
 def write_table(document: dict[str, Any], out: TextIO) -> None:
-    """The period rows (TABLE_COLUMNS), then the open pipeline; styled only on a terminal."""
+    """The scope totals, then the rep rows (ROW_TABLE_COLUMNS), then the open pipeline; styled
+    only on a terminal."""
     console = Console(file=out, width=UNLIMITED_WIDTH, highlight=False)
-    console.print(_table(TABLE_COLUMNS, document["periods"]))
+    console.print(_table(ROW_TABLE_COLUMNS, table_rows(document)))
     if document["pipeline"]:
         console.print("\nOpen pipeline")
         console.print(_table(PIPELINE_COLUMNS, document["pipeline"]))

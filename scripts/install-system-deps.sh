@@ -9,12 +9,23 @@ declare -A PACKAGE_OF=(
   [prometheus-alertmanager]=prometheus-alertmanager
   [java]=default-jre-headless
   [mvn]=maven
+  [chromium]=chromium          # the report tests open the HTML report in headless Chromium
+  [pdftoppm]=poppler-utils     # ... and rasterise the PDF report's pages
 )
+# Libraries and fonts (no binary to look for): `report --format pdf` lays out HTML with Pango
+# (WeasyPrint), and zh-CN reports draw Chinese with Noto Sans CJK SC (charts and PDF).
+LIBRARIES=(libpango-1.0-0 libpangoft2-1.0-0 fonts-noto-cjk)
 
 missing=()
-for binary in redis-server prometheus promtool prometheus-alertmanager java mvn; do
+for binary in redis-server prometheus promtool prometheus-alertmanager java mvn chromium pdftoppm; do
   command -v "$binary" >/dev/null 2>&1 || missing+=("${PACKAGE_OF[$binary]}")
 done
+if command -v dpkg-query >/dev/null 2>&1; then  # elsewhere: install Pango and a CJK font yourself
+  for package in "${LIBRARIES[@]}"; do
+    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" \
+      || missing+=("$package")
+  done
+fi
 # `python3 -m venv` needs ensurepip, a separate package (python3-venv) on Debian.
 cd "$(dirname "$0")/.."
 if [ ! -x .venv/bin/python ]; then
@@ -27,7 +38,8 @@ if [ ! -x .venv/bin/python ]; then
 fi
 
 if [ ${#missing[@]} -eq 0 ]; then
-  echo "[deps] system packages present: redis-server prometheus prometheus-alertmanager java mvn"
+  echo "[deps] system packages present: redis-server prometheus prometheus-alertmanager java mvn" \
+    "chromium poppler-utils ${LIBRARIES[*]}"
   exit 0
 fi
 mapfile -t packages < <(printf '%s\n' "${missing[@]}" | sort -u)

@@ -175,7 +175,8 @@ def test_table(events_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert code == 0
     lines = out.splitlines()
     assert lines[0].split() == [
-        "rep",
+        "scope",
+        "name",
         "team",
         "period",
         "start",
@@ -193,9 +194,15 @@ def test_table(events_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
         "csat%",
     ]
     assert set(lines[1].replace(" ", "")) == {"─"}  # the rule under the header
-    month = next(line for line in lines if "month" in line and "rep-1" in line)
-    assert month.split()[:7] == ["rep-1", "north", "month", "2025-10-01", "1", "1200.50", "5000.00"]
-    assert "24.0" in month.split()  # attainment, one decimal
+    body = [line.split() for line in lines[2 : lines.index("Open pipeline")] if line.strip()]
+    # months only by default (a person reads it), the totals first: company, regions, teams, reps
+    assert [row[0] for row in body] == ["company", "region", "region", "team", "team", "rep", "rep"]
+    assert all("month" in row for row in body)
+    company = body[0]
+    assert company[:5] == ["company", "month", "2025-10-01", "1", "1200.50"]  # the empty name
+    month = next(row for row in body if row[1] == "rep-1")
+    assert month[:8] == ["rep", "rep-1", "north", "month", "2025-10-01", "1", "1200.50", "5000.00"]
+    assert "24.0" in month  # attainment, one decimal
     pipeline = lines[lines.index("Open pipeline") + 1 :]
     assert pipeline[0].split()[:2] == ["rep", "team"] and "Weighted pipeline" in pipeline[0]
     assert [line.split() for line in pipeline[2:]] == [["rep-1", "north", "1", "300.00", "210.00"]]
