@@ -13,9 +13,10 @@ from typing import Any
 
 import orjson
 
+from kpi_core.owners import route_key
 from kpi_monitor.traffic import BUSINESS_HOURS, RAW, TrafficGenerator, decline_origin, messy
 from kpi_rules import Rules
-from kpi_rules.vocabulary import TOPIC_OF, Topic
+from kpi_rules.vocabulary import TOPIC_OF, TargetMetric, Topic
 from streams.settings import Settings
 
 _TOPIC_BY_TYPE: dict[str, Topic] = {kind.value: topic for kind, topic in TOPIC_OF.items()}
@@ -30,10 +31,17 @@ def topic_for(settings: Settings, event: dict[str, Any]) -> str:
 
 
 def key_for(event: dict[str, Any]) -> bytes | None:
-    """Targets go to a compacted topic, which needs keys: latest target per rep and period."""
-    if event.get("type") == "target.set" and "period" in event and "rep_id" in event:
-        return f"{event['rep_id']}|{event['period']}|{event['period_start']}".encode()
-    return None
+    """Targets go to a compacted topic, which needs keys: the latest target per owner, period and
+    metric survives compaction. The owner is the rep, or the team, region or company state a scoped
+    target belongs to (a key no rep id can take); a rep's revenue target keeps the plain
+    `rep|period|period_start` key, other metrics add `|metric`. Every target gets a key: the
+    broker refuses a keyless message on a compacted topic."""
+    if event.get("type") != "target.set" or "period" not in event:
+        return None
+    owner = route_key(event) or str(event.get("rep_id", ""))  # an invalid one: the worker dead-letters it
+    key = f"{owner}|{event['period']}|{event.get('period_start')}"
+    metric = event.get("metric", TargetMetric.REVENUE)
+    return (key if metric == TargetMetric.REVENUE else f"{key}|{metric}").encode()
 
 
 def history(gen: TrafficGenerator, days: int, now: datetime, origin: datetime) -> Iterator[dict[str, Any]]:

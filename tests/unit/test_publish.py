@@ -361,3 +361,24 @@ def test_publishing_history_a_wall_clock_worker_rejects_warns_before_sending(
     fresh.write_bytes(b"\n".join(fresh.read_bytes().splitlines()[:3]) + b"\n")
     assert publish(str(fresh)) == 0
     assert "warning" not in capsys.readouterr().err
+
+
+def test_every_target_gets_a_compaction_key_of_its_owner_period_and_metric() -> None:
+    """The targets topic is compacted: the broker refuses keyless messages there, and two targets
+    sharing a key keep only the later one. A rep's revenue target keeps its historical key."""
+    from kpi_core.owners import scope_key
+    from kpi_monitor.simulate import key_for
+    from kpi_rules.vocabulary import Scope
+
+    base = {"type": "target.set", "period": "month", "period_start": "2026-11-01", "amount": "1"}
+    rep = key_for(base | {"rep_id": "rep-1"})
+    margin = key_for(base | {"rep_id": "rep-1", "metric": "gross_margin"})
+    team = key_for(base | {"scope": "team", "team": "north"})
+    region = key_for(base | {"scope": "region", "region": "north"})
+    company = key_for(base | {"scope": "company"})
+    assert rep == b"rep-1|month|2026-11-01"
+    assert margin == b"rep-1|month|2026-11-01|gross_margin"
+    assert team == f"{scope_key(Scope.TEAM, 'north')}|month|2026-11-01".encode()
+    assert len({rep, margin, team, region, company}) == 5 and None not in {team, region, company}
+    assert key_for(base | {"rep_id": 7}) is not None  # invalid (dead-lettered by the worker), still keyed
+    assert key_for({"type": "deal.won", "rep_id": "rep-1"}) is None
