@@ -20,9 +20,12 @@ from kpi_monitor.csv_rows import CsvRows
 from kpi_monitor.progress import Progress, count_lines
 from kpi_monitor.simulate import key_for, topic_for
 from kpi_rules import Rules
+from kpi_rules.vocabulary import EventType
 from streams.settings import Settings
 
-TYPE_PREFIXES = ("deal.", "visit.", "quote.", "target.")
+#: The event families of the contract (`deal.`, ..., `survey.`, `lead.`, `spend.`): a line of
+#: another family has no topic to go to.
+TYPE_PREFIXES: tuple[str, ...] = tuple(dict.fromkeys(f"{kind.split('.')[0]}." for kind in EventType))
 SETTLE_EVERY = 5000  # sends in flight before waiting for the broker's answers
 
 

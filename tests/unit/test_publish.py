@@ -382,3 +382,25 @@ def test_every_target_gets_a_compaction_key_of_its_owner_period_and_metric() -> 
     assert len({rep, margin, team, region, company}) == 5 and None not in {team, region, company}
     assert key_for(base | {"rep_id": 7}) is not None  # invalid (dead-lettered by the worker), still keyed
     assert key_for({"type": "deal.won", "rep_id": "rep-1"}) is None
+
+
+def test_every_contract_family_is_sent_and_others_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Surveys, leads and spend are contract events too (they were refused `no_type`)."""
+    now = datetime.now(UTC) - timedelta(hours=1)
+    base = {"occurred_at": now.isoformat(), "rep_id": "r", "team": "north"}
+    lines = [
+        base | {"event_id": "s", "type": "survey.completed", "survey_id": "s", "customer_id": "c"}
+        | {"kind": "csat", "score": 4},
+        base | {"event_id": "l", "type": "lead.created", "lead_id": "l", "channel": "web"},
+        base | {"event_id": "p", "type": "spend.recorded", "spend_id": "p", "amount": "5"}
+        | {"currency": "GBP", "category": "sales"},
+        base | {"event_id": "x", "type": "invoice.paid"},
+    ]
+    path = tmp_path / "events.jsonl"
+    path.write_bytes(b"\n".join(orjson.dumps(line) for line in lines))
+    assert main(["publish", str(path), "--dry-run"]) == 1
+    err = capsys.readouterr().err
+    assert "would send 3 (lead.created 1, spend.recorded 1, survey.completed 1)" in err
+    assert "line 4 refused (no_type)" in err and "refused 1 (no_type 1)" in err
