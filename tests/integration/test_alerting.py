@@ -119,37 +119,47 @@ def _month_start(day: date) -> date:
     return day.replace(day=1)
 
 
-def _scenario(zone: ZoneInfo, now: datetime) -> list[dict[str, Any]]:
+def _scenario(zone: ZoneInfo, now: datetime, churn_after_days: int) -> list[dict[str, Any]]:
     """Both teams won 10 x 1000 in the previous month to date; this month `steady` won as much
     again and `decline` 1 x 1000 (-90%). Timestamps sit halfway into the elapsed part of each
-    month, so they fall in `current` and in `previous_to_date` whatever the day of the month."""
+    month, so they fall in `current` and in `previous_to_date` whatever the day of the month.
+
+    For the customer, satisfaction, spend and target panels: won deals carry a cost; this month's
+    even-numbered deals go to new customers, the others to the rep's customer of last month (active
+    at the start, retained, returning); each rep also has a customer whose only purchase churned
+    40 days ago (a completed month: clv has a value); surveys, leads, the rep's marketing spend and
+    the team's sales spend fall in this month; team `steady` has its own month target (an
+    allocation gap against its reps') and a quarter target (a split gap against its month's), rep
+    decline-rep-1 a quarter target (a split gap)."""
     local_now = now.astimezone(zone)
     cur_start_day = _month_start(local_now.date())
     prev_start_day = _month_start(cur_start_day - timedelta(days=1))
+    quarter_start_day = cur_start_day.replace(month=(cur_start_day.month - 1) // 3 * 3 + 1)
     cur_start = datetime(cur_start_day.year, cur_start_day.month, 1, tzinfo=zone)
     prev_start = datetime(prev_start_day.year, prev_start_day.month, 1, tzinfo=zone)
     half = (now - cur_start) / 2
     t_prev, t_cur = prev_start + half, cur_start + half
+    t_lost = now - timedelta(days=churn_after_days + 40)  # churned 40 days ago
     events: list[dict[str, Any]] = []
     serial = iter(range(1_000_000))
 
-    def add(kind: str, rep: str, team: str, at: datetime, **fields: Any) -> None:
+    def add(event_type: str, rep: str | None, team: str, at: datetime, **fields: Any) -> None:
         region = "emea" if team == STEADY else "apac"
-        events.append(
-            {
-                "event_id": f"{rep}-{next(serial)}",
-                "type": kind,
-                "occurred_at": at.isoformat(),
-                "rep_id": rep,
-                "team": team,
-                "region": region,
-                "customer_id": f"c-{rep}",
-                **fields,
-            }
-        )
+        event = {
+            "event_id": f"{rep or team}-{next(serial)}",
+            "type": event_type,
+            "occurred_at": at.isoformat(),
+            "rep_id": rep,
+            "team": team,
+            "region": region,
+            "customer_id": f"c-{rep}",
+            **fields,
+        }
+        events.append({k: v for k, v in event.items() if v is not None})
 
-    def won_deal(rep: str, team: str, at: datetime, n: int, amount: str = "1000") -> None:
+    def won_deal(rep: str, team: str, at: datetime, n: int, amount: str = "1000", customer: str = "") -> None:
         deal = f"{rep}-d{n}-{at.month}"
+        customer = customer or f"c-{rep}"
         created = at - min(half / 2, timedelta(hours=1))
         add(
             "deal.created",
@@ -161,6 +171,7 @@ def _scenario(zone: ZoneInfo, now: datetime) -> list[dict[str, Any]]:
             currency="GBP",
             stage="proposal",
             channel=("phone", "web")[n % 2],
+            customer_id=customer,
         )
         add(
             "visit.completed",
@@ -169,6 +180,7 @@ def _scenario(zone: ZoneInfo, now: datetime) -> list[dict[str, Any]]:
             at - min(half / 4, timedelta(minutes=30)),
             visit_id=f"v-{deal}",
             deal_id=deal,
+            customer_id=customer,
         )
         add(
             "quote.sent",
@@ -179,16 +191,45 @@ def _scenario(zone: ZoneInfo, now: datetime) -> list[dict[str, Any]]:
             deal_id=deal,
             amount=amount,
             currency="GBP",
+            customer_id=customer,
         )
-        add("deal.won", rep, team, at, deal_id=deal, amount=amount, currency="GBP")
+        cost = str(int(amount) * 3 // 5)
+        add(
+            "deal.won",
+            rep,
+            team,
+            at,
+            deal_id=deal,
+            amount=amount,
+            currency="GBP",
+            cost=cost,
+            customer_id=customer,
+        )
 
     for team, current_wins in ((STEADY, 10), (DECLINE, 1)):
         reps = [f"{team}-rep-1", f"{team}-rep-2"]
         for i in range(10):
             won_deal(reps[i % 2], team, t_prev, i)
         for i in range(current_wins):
-            won_deal(reps[i % 2], team, t_cur, 100 + i)
+            rep = reps[i % 2]
+            won_deal(rep, team, t_cur, 100 + i, customer=f"c-{rep}" if i % 2 else f"c-{rep}-new{i}")
         for rep in reps:
+            won_deal(rep, team, t_lost, 900, amount="3000", customer=f"c-{rep}-lost")
+            for n, (kind, score) in enumerate(
+                (("csat", 5), ("csat", 4), ("csat", 2), ("nps", 10), ("nps", 3))
+            ):
+                add("survey.completed", rep, team, t_cur, survey_id=f"s-{rep}-{n}", kind=kind, score=score)
+                add("lead.created", rep, team, t_cur, lead_id=f"l-{rep}-{n}", channel="web")
+            add(
+                "spend.recorded",
+                rep,
+                team,
+                t_cur,
+                spend_id=f"sp-{rep}",
+                amount="300",
+                currency="GBP",
+                category="marketing",
+            )
             add(
                 "target.set",
                 rep,
@@ -222,6 +263,36 @@ def _scenario(zone: ZoneInfo, now: datetime) -> list[dict[str, Any]]:
                 channel="email",
             )
             add("deal.lost", rep, team, t_cur, deal_id=f"{rep}-lost")
+        add(
+            "spend.recorded",
+            None,
+            team,
+            t_cur,
+            spend_id=f"sp-{team}",
+            amount="500",
+            currency="GBP",
+            category="sales",
+            customer_id=None,
+        )
+
+    def scope_target(team: str | None, rep: str | None, period: str, start: date, amount: str) -> None:
+        scope = {"scope": "team"} if rep is None else {}
+        add(
+            "target.set",
+            rep,
+            team or STEADY,
+            t_cur,
+            period=period,
+            period_start=start.isoformat(),
+            amount=amount,
+            currency="GBP",
+            customer_id=None,
+            **scope,
+        )
+
+    scope_target(STEADY, None, "month", cur_start_day, "150000")  # its reps': 200000
+    scope_target(STEADY, None, "quarter", quarter_start_day, "500000")  # its month's: 150000
+    scope_target(DECLINE, f"{DECLINE}-rep-1", "quarter", quarter_start_day, "300000")
     # one event the worker must reject (no UTC offset): feeds the dead-letter panels
     bad = dict(events[-1], event_id="naive-1", occurred_at=t_cur.replace(tzinfo=None).isoformat())
     events.append(bad)
@@ -312,8 +383,10 @@ def test_revenue_decline_fires_and_reaches_the_webhook(
         alertmanager.start()
         prometheus.start()
 
-        zone = load_rules(rules_path).zone
-        events = _scenario(zone, datetime.now(UTC) - timedelta(seconds=5))
+        test_rules = load_rules(rules_path)
+        events = _scenario(
+            test_rules.zone, datetime.now(UTC) - timedelta(seconds=5), test_rules.customers.churn_after_days
+        )
         event_file = tmp_path / "events.jsonl"
         event_file.write_bytes(b"".join(orjson.dumps(e) + b"\n" for e in events))
         worker.deployment.cli("publish", str(event_file))
@@ -326,6 +399,17 @@ def test_revenue_decline_fires_and_reaches_the_webhook(
                 and sample(m, "sales_revenue", team=DECLINE, period="month", window="previous_to_date")
                 == 10000
                 and sample(m, "kpi_events_rejected_total") >= 1
+                # the customer side has reported back: last month's customer active at the start,
+                # the lost one churned in a trailing month
+                and sample(
+                    m,
+                    "sales_active_customers_start",
+                    rep=f"{DECLINE}-rep-1",
+                    period="month",
+                    window="current",
+                )
+                == 1
+                and sample(m, "sales_churned_customers", rep=f"{DECLINE}-rep-1", window="trailing") == 1
             )
 
         eventually(worker_has_it, timeout=90)
@@ -348,6 +432,23 @@ def test_revenue_decline_fires_and_reaches_the_webhook(
             + urllib.parse.urlencode({"query": 'team:sales_revenue:growth_pct{period="month"}'})
         )["data"]["result"]
         assert {r["metric"]["team"]: round(float(r["value"][1])) for r in growth} == {STEADY: 0, DECLINE: -90}
+
+        def query(expr: str) -> list[dict[str, Any]]:
+            found = _get_json(f"{prom}/api/v1/query?" + urllib.parse.urlencode({"query": expr}))
+            return list(found["data"]["result"])
+
+        # targets by scope: steady's own month target (150000) is what it is measured against;
+        # decline has none, so its reps' (2 x 100000); the gap is steady's own minus its reps'
+        attainment = eventually(
+            lambda: query('team:sales_revenue:attainment_pct{period="month",window="current"}'), timeout=30
+        )
+        assert {r["metric"]["team"]: float(r["value"][1]) for r in attainment} == pytest.approx(
+            {STEADY: 10000 / 150000 * 100, DECLINE: 1000 / 200000 * 100}
+        )
+        gaps = query('sales_target_allocation_gap{period="month"}')
+        assert [(r["metric"]["scope"], r["metric"].get("team"), float(r["value"][1])) for r in gaps] == [
+            ("team", STEADY, -50000.0)
+        ]
 
         # Alertmanager -> webhook
         def delivered() -> list[dict[str, Any]]:
