@@ -8,15 +8,10 @@ Prometheus and Alertmanager are left alone: this test runs its own, on free port
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
-import threading
 import time
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -28,7 +23,8 @@ import yaml
 from kpi_monitor.rulesgen import render_all
 from kpi_monitor.rulesgen.dashboards import panel_queries
 from kpi_rules import load_rules
-from kpi_testkit import WorkerProcess, eventually, free_port, sample
+from kpi_testkit import WorkerProcess, eventually, sample
+from tests.integration.alerting_stack import AlertingStack, Hook, get_json
 from tests.integration.workers import REPO
 
 STEADY, DECLINE = "steady", "decline"
@@ -36,80 +32,6 @@ STEADY, DECLINE = "steady", "decline"
 # scenario below produces every figure (targets, open deals, quotes, visits, a rejected event).
 NO_DATA_ALLOWED: dict[str, str] = {}
 TEMPLATE_VALUES = {"$period": "month", "$team": DECLINE, "$rep": f"{DECLINE}-rep-1"}
-
-
-# ------------------------------------------------------------------------------------ processes
-
-
-class Hook:
-    """A webhook receiver in a thread: keeps every JSON body Alertmanager posts."""
-
-    def __init__(self) -> None:
-        self.bodies: list[dict[str, Any]] = []
-        hook = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 (http.server API)
-                length = int(self.headers.get("Content-Length", "0"))
-                hook.bodies.append(json.loads(self.rfile.read(length)))
-                self.send_response(200)
-                self.end_headers()
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def alerts(self) -> list[dict[str, Any]]:
-        return [alert for body in list(self.bodies) for alert in body.get("alerts", [])]
-
-
-class Service:
-    """A binary run in its own process group, log in tmp, stopped by its own pid."""
-
-    def __init__(self, name: str, argv: list[str], log: Path, ready_url: str) -> None:
-        self.name, self.argv, self.log, self.ready_url = name, argv, log, ready_url
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> Service:
-        with open(self.log, "ab") as out:
-            self.proc = subprocess.Popen(
-                self.argv, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-            )
-
-        def ready() -> bool:
-            assert self.proc is not None and self.proc.poll() is None, f"{self.name} exited:\n{self.tail()}"
-            with urllib.request.urlopen(self.ready_url, timeout=2) as response:
-                return bool(response.status == 200)
-
-        eventually(ready, timeout=60)
-        return self
-
-    def tail(self) -> str:
-        return "\n".join(self.log.read_text(errors="replace").splitlines()[-30:]) if self.log.exists() else ""
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-
-
-def _binary(name: str) -> str:
-    path = shutil.which(name) or (f"/usr/bin/{name}" if Path(f"/usr/bin/{name}").exists() else None)
-    if path is None:
-        pytest.skip(f"{name} is not installed")
-    return path
-
-
-def _get_json(url: str) -> Any:
-    with urllib.request.urlopen(url, timeout=5) as response:
-        return json.loads(response.read())
 
 
 # ------------------------------------------------------------------------------------- scenario
@@ -302,17 +224,6 @@ def _scenario(zone: ZoneInfo, now: datetime, churn_after_days: int) -> list[dict
 # ---------------------------------------------------------------------------------------- test
 
 
-@pytest.fixture
-def hook() -> Iterator[Hook]:
-    receiver = Hook()
-    receiver.thread.start()
-    try:
-        yield receiver
-    finally:
-        receiver.server.shutdown()
-        receiver.server.server_close()
-
-
 def _test_rules(tmp: Path, hook_url: str) -> Path:
     """kpi_rules/rules.yaml with short `for:` durations and the test's webhook."""
     data = yaml.safe_load((REPO / "kpi_rules" / "rules.yaml").read_text(encoding="utf-8"))
@@ -335,54 +246,11 @@ def test_revenue_decline_fires_and_reaches_the_webhook(
     started = time.monotonic()
     rules_path = _test_rules(tmp_path, hook.url)
     files = render_all(load_rules(rules_path))
-    rules_dir = tmp_path / "prom" / "rules"
-    rules_dir.mkdir(parents=True)
-    for rel, content in files.items():
-        if rel.startswith("prometheus/rules/"):
-            (rules_dir / Path(rel).name).write_text(content, encoding="utf-8")
-    am_dir = tmp_path / "am"
-    am_dir.mkdir()
-    (am_dir / "alertmanager.yml").write_text(files["prometheus/alertmanager.yml"], encoding="utf-8")
     assert hook.url in files["prometheus/alertmanager.yml"]
-
-    am_port, prom_port = free_port(), free_port()
-    prom_config = {
-        "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
-        "rule_files": [str(rules_dir / "*.yml")],
-        "alerting": {"alertmanagers": [{"static_configs": [{"targets": [f"127.0.0.1:{am_port}"]}]}]},
-        "scrape_configs": [
-            {"job_name": "kpi-worker", "static_configs": [{"targets": [f"127.0.0.1:{worker.port}"]}]},
-        ],
-    }
-    (tmp_path / "prom" / "prometheus.yml").write_text(yaml.safe_dump(prom_config), encoding="utf-8")
-    alertmanager = Service(
-        "alertmanager",
-        [
-            _binary("prometheus-alertmanager"),
-            f"--config.file={am_dir / 'alertmanager.yml'}",
-            f"--storage.path={am_dir / 'data'}",
-            f"--web.listen-address=127.0.0.1:{am_port}",
-            "--cluster.listen-address=",
-        ],
-        tmp_path / "alertmanager.log",
-        f"http://127.0.0.1:{am_port}/-/ready",
-    )
-    prometheus = Service(
-        "prometheus",
-        [
-            _binary("prometheus"),
-            f"--config.file={tmp_path / 'prom' / 'prometheus.yml'}",
-            f"--storage.tsdb.path={tmp_path / 'prom' / 'data'}",
-            f"--web.listen-address=127.0.0.1:{prom_port}",
-        ],
-        tmp_path / "prometheus.log",
-        f"http://127.0.0.1:{prom_port}/-/ready",
-    )
-    prom = f"http://127.0.0.1:{prom_port}"
+    stack = AlertingStack(tmp_path, files, worker.port)
+    prom = stack.url
     try:
-        alertmanager.start()
-        prometheus.start()
-
+        stack.start()
         test_rules = load_rules(rules_path)
         events = _scenario(
             test_rules.zone, datetime.now(UTC) - timedelta(seconds=5), test_rules.customers.churn_after_days
@@ -415,37 +283,23 @@ def test_revenue_decline_fires_and_reaches_the_webhook(
         eventually(worker_has_it, timeout=90)
 
         # Prometheus: firing for the declining team only
-        def firing() -> list[dict[str, Any]]:
-            alerts = _get_json(f"{prom}/api/v1/alerts")["data"]["alerts"]
-            return [
-                a
-                for a in alerts
-                if a["labels"]["alertname"] == "SalesRevenueDecline" and a["state"] == "firing"
-            ]
-
-        fired = eventually(firing, timeout=60)
+        fired = eventually(lambda: stack.alerts("SalesRevenueDecline"), timeout=60)
         assert {a["labels"]["team"] for a in fired} == {DECLINE}, fired
         assert float(fired[0]["value"]) == pytest.approx(90.0)
         assert "90.0%" in fired[0]["annotations"]["summary"]
-        growth = _get_json(
-            f"{prom}/api/v1/query?"
-            + urllib.parse.urlencode({"query": 'team:sales_revenue:growth_pct{period="month"}'})
-        )["data"]["result"]
+        growth = stack.query('team:sales_revenue:growth_pct{period="month"}')
         assert {r["metric"]["team"]: round(float(r["value"][1])) for r in growth} == {STEADY: 0, DECLINE: -90}
-
-        def query(expr: str) -> list[dict[str, Any]]:
-            found = _get_json(f"{prom}/api/v1/query?" + urllib.parse.urlencode({"query": expr}))
-            return list(found["data"]["result"])
 
         # targets by scope: steady's own month target (150000) is what it is measured against;
         # decline has none, so its reps' (2 x 100000); the gap is steady's own minus its reps'
         attainment = eventually(
-            lambda: query('team:sales_revenue:attainment_pct{period="month",window="current"}'), timeout=30
+            lambda: stack.query('team:sales_revenue:attainment_pct{period="month",window="current"}'),
+            timeout=30,
         )
         assert {r["metric"]["team"]: float(r["value"][1]) for r in attainment} == pytest.approx(
             {STEADY: 10000 / 150000 * 100, DECLINE: 1000 / 200000 * 100}
         )
-        gaps = query('sales_target_allocation_gap{period="month"}')
+        gaps = stack.query('sales_target_allocation_gap{period="month"}')
         assert [(r["metric"]["scope"], r["metric"].get("team"), float(r["value"][1])) for r in gaps] == [
             ("team", STEADY, -50000.0)
         ]
@@ -465,12 +319,11 @@ def test_revenue_decline_fires_and_reaches_the_webhook(
             "panels without data (allow-list them with a reason if unavoidable):\n" + "\n".join(empty)
         )
     except BaseException:
-        print("prometheus log:\n" + prometheus.tail() + "\nalertmanager log:\n" + alertmanager.tail())
+        print(stack.logs())
         print("worker log:\n" + worker.log_tail())
         raise
     finally:
-        prometheus.stop()
-        alertmanager.stop()
+        stack.stop()
     print(f"alerting end to end in {time.monotonic() - started:.1f}s")
 
 
@@ -490,7 +343,7 @@ def _panels_without_data(prom: str, files: dict[str, str]) -> list[str]:
         for name, expr in queries:
             if expr in NO_DATA_ALLOWED:
                 continue
-            body = _get_json(f"{prom}/api/v1/query?" + urllib.parse.urlencode({"query": expr}))
+            body = get_json(f"{prom}/api/v1/query?" + urllib.parse.urlencode({"query": expr}))
             assert body["status"] == "success", (name, expr, body)
             if not body["data"]["result"]:
                 out.append(f"{name}: {expr}")
