@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from kpi_core.events import Event, SpendRecorded, TargetSet
-from kpi_rules.vocabulary import EventType, Scope
+from kpi_rules.vocabulary import EventType, Scope, TargetMetric
 
 _MARK = "\x1f"  # ASCII unit separator: never in a rep id (see events.fields.RepId)
 
@@ -76,7 +76,8 @@ def target_message_key(obj: Mapping[str, Any]) -> str | None:
     """The Kafka message key of a `target.set` on the compacted targets topic (contract section 1):
     its scope, owner, metric, period and start, e.g. `rep:r-li|revenue|month|2026-09-01` or
     `team:north|visits|quarter|2026-10-01`, so compaction keeps every target's latest revision.
-    None when the dict is not a target or lacks what the key names."""
+    A target with invalid fields still gets a key (the broker refuses keyless messages on a
+    compacted topic; the worker dead-letters the target with the reason). None for other types."""
     if obj.get("type") != EventType.TARGET_SET:
         return None
     scope = obj.get("scope") or Scope.REP.value
@@ -86,9 +87,8 @@ def target_message_key(obj: Mapping[str, Any]) -> str | None:
         Scope.REGION.value: obj.get("region"),
         Scope.COMPANY.value: "",
     }
-    owner = owners.get(scope) if type(scope) is str else None
-    period, start = obj.get("period"), obj.get("period_start")
-    if type(owner) is not str or type(period) is not str or type(start) is not str:
-        return None
-    metric = obj.get("metric") or "revenue"
-    return f"{scope}:{owner}|{metric}|{period}|{start}"
+    owner = owners.get(scope, "") if type(scope) is str else ""
+    metric = obj.get("metric") or TargetMetric.REVENUE.value
+    parts = (scope, owner, metric, obj.get("period"), obj.get("period_start"))
+    scope_, owner_, metric_, period, start = ("" if v is None else str(v) for v in parts)
+    return f"{scope_}:{owner_}|{metric_}|{period}|{start}"

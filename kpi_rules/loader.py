@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,9 @@ from pydantic import ValidationError
 from kpi_rules.models import Rules
 
 DEFAULT_RULES_PATH = Path("kpi_rules/rules.yaml")
+
+
+_ENUM_REPR = re.compile(r"<\w+\.\w+: ('[^']*')>")
 
 
 class RulesError(ValueError):
@@ -55,6 +59,8 @@ def _format(error: ValidationError, source: Path) -> str:
             got = item.get("input")
             message = f"must be an ISO 4217 code of three capital letters such as GBP (got {got!r})"
         elif item["type"] in ("literal_error", "enum"):
+            # `<Scope.REP: 'rep'>` (an enum member in a Literal) reads as the word it is: 'rep'
+            message = _ENUM_REPR.sub(r"\1", message)
             message = f"{message} (got {item.get('input')!r})"
         elif item["type"] == "missing":
             message = "required key is missing"

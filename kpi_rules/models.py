@@ -94,6 +94,79 @@ class CoverageAlert(_Strict):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
+class ChurnRisingAlert(_Strict):
+    """SalesChurnRising: customer churn % of the period to date, with enough customers at its start."""
+
+    threshold_pct: Decimal = Field(
+        default=Decimal(10), gt=0, le=100, description="churn % of the period above which it fires"
+    )
+    min_active_customers: int = Field(
+        default=20, ge=1, description="only with at least this many customers active at the period's start"
+    )
+    period: PeriodKind = PeriodKind.MONTH
+    for_: str = Field(default="1h", alias="for", pattern=_DURATION, description="default 1h")
+    severity: Severity = Severity.WARNING
+    scope: AlertScope = Field(default=Scope.TEAM, description="rep | team | region (default team)")
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class MarginDropAlert(_Strict):
+    """SalesMarginDrop: gross margin % points below the same point of the previous period."""
+
+    threshold_points: Decimal = Field(
+        default=Decimal(5), gt=0, le=100, description="percentage points of gross margin lost"
+    )
+    min_costed_revenue: Decimal = Field(
+        default=Decimal(10000),
+        ge=0,
+        description="only when both periods to date have at least this much costed revenue",
+    )
+    period: PeriodKind = PeriodKind.MONTH
+    for_: str = Field(default="1h", alias="for", pattern=_DURATION, description="default 1h")
+    severity: Severity = Severity.WARNING
+    scope: AlertScope = Field(default=Scope.TEAM, description="rep | team | region (default team)")
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class SatisfactionLowAlert(_Strict):
+    """SalesSatisfactionLow: CSAT % or NPS of the period to date low, with enough responses."""
+
+    csat_threshold_pct: Decimal | None = Field(
+        default=Decimal(70), gt=0, le=100, description="CSAT % below which it fires; null: no CSAT alert"
+    )
+    nps_threshold: Decimal | None = Field(
+        default=Decimal(0), gt=-100, le=100, description="NPS below which it fires; null: no NPS alert"
+    )
+    min_responses: int = Field(
+        default=20, ge=1, description="only with at least this many responses of that survey kind"
+    )
+    period: PeriodKind = PeriodKind.MONTH
+    for_: str = Field(default="1h", alias="for", pattern=_DURATION, description="default 1h")
+    severity: Severity = Severity.WARNING
+    scope: AlertScope = Field(default=Scope.TEAM, description="rep | team | region (default team)")
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @model_validator(mode="after")
+    def _one_threshold(self) -> SatisfactionLowAlert:
+        if self.csat_threshold_pct is None and self.nps_threshold is None:
+            raise ValueError("set csat_threshold_pct or nps_threshold (null turns one of them off, not both)")
+        return self
+
+
+class AllocationGapAlert(_Strict):
+    """SalesTargetAllocationGap: a scope's target off the sum of its members' (or of its periods')
+    by more than `targets.allocation_tolerance_pct`."""
+
+    for_: str = Field(
+        default="1h",
+        alias="for",
+        pattern=_DURATION,
+        description="default 1h: targets entered one by one leave a gap for a while",
+    )
+    severity: Severity = Severity.INFO
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
 class ServiceAlerts(_Strict):
     consumer_lag_max: int = Field(default=10000, ge=1)
     dead_letter_rate_per_s: Decimal = Field(default=Decimal("0.1"), ge=0)
@@ -136,6 +209,10 @@ class AlertRules(_Strict):
     target_pace_behind: PaceBehindAlert = PaceBehindAlert()
     quote_to_close_low: QuoteToCloseAlert = QuoteToCloseAlert()
     pipeline_coverage_low: CoverageAlert = CoverageAlert()
+    churn_rising: ChurnRisingAlert = ChurnRisingAlert()
+    margin_drop: MarginDropAlert = MarginDropAlert()
+    satisfaction_low: SatisfactionLowAlert = SatisfactionLowAlert()
+    target_allocation_gap: AllocationGapAlert = AllocationGapAlert()
     service: ServiceAlerts = ServiceAlerts()
     record_periods: tuple[PeriodKind, ...] = Field(
         default=(PeriodKind.WEEK, PeriodKind.MONTH, PeriodKind.QUARTER),
@@ -160,8 +237,9 @@ class AlertRules(_Strict):
         wanted = set(self.record_periods) | {
             self.revenue_decline.period, self.down_trend.period, self.visits_drop.period,
             self.target_pace_behind.period, self.quote_to_close_low.period,
-            self.pipeline_coverage_low.period,
-        }
+            self.pipeline_coverage_low.period, self.churn_rising.period, self.margin_drop.period,
+            self.satisfaction_low.period,
+        }  # fmt: skip
         return tuple(kind for kind in PERIOD_KINDS if kind in wanted)
 
 

@@ -115,11 +115,13 @@ class SpendCategory(StrEnum):
 
 
 class Window(StrEnum):
-    """The windows compared (contract section 3.4)."""
+    """The windows compared (contract section 3.4), and the trailing completed months of the
+    trailing KPIs (clv), exported under `period="month"` for the recording rules."""
 
     CURRENT = "current"
     PREVIOUS = "previous"
     PREVIOUS_TO_DATE = "previous_to_date"
+    TRAILING = "trailing"
 
 
 class Reason(StrEnum):

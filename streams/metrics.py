@@ -16,7 +16,7 @@ from prometheus_client import (
 )
 
 from kpi_core.aggregates import Agg, Slot
-from kpi_core.catalogue import ADDITIVE, SNAPSHOT, Kpi, Surface, kpi, on
+from kpi_core.catalogue import ADDITIVE, DERIVED, SNAPSHOT, Kpi, Shape, Surface, kpi, on
 from kpi_core.engine import KpiEngine
 from kpi_core.owners import parse_scope_key
 from kpi_core.periods import SLOT_SECONDS, shift
@@ -28,6 +28,12 @@ from kpi_rules.vocabulary import Scope, Window
 WINDOWED: tuple[Kpi, ...] = on(Surface.METRICS, ADDITIVE)
 #: Per-rep gauges that are not windowed: the open pipeline.
 SNAPSHOTS: tuple[Kpi, ...] = on(Surface.METRICS, SNAPSHOT)
+#: Components of the trailing KPIs (clv: revenue, churned customers), also exported summed over the
+#: trailing completed months (`period="month", window="trailing"`): the rules divide those sums.
+TRAILING_COMPONENTS: tuple[str, ...] = tuple(
+    dict.fromkeys(c for k in DERIVED if k.shape is Shape.TRAILING for c in k.components)
+)
+TRAILING_PERIOD = "month"
 
 
 def _values(agg: Agg) -> dict[str, float]:
@@ -115,6 +121,12 @@ class SalesExposition:
             for metric, gap in gaps.items():
                 by = (*rep, ("period", kind), ("metric", metric), ("scope", scope))
                 add("target_split_gap", by, float(gap))
+        if scope is Scope.REP and TRAILING_PERIOD in self.periods:
+            # The months the report's clv of the current period sums (customers live on reps only).
+            trailing = view.trailing(TRAILING_PERIOD, calendar.start_of(TRAILING_PERIOD, now))
+            labels = (*rep, ("period", TRAILING_PERIOD), ("window", Window.TRAILING))
+            for name in TRAILING_COMPONENTS:
+                add(name, labels, float(trailing[name]))
         return lines
 
     def render(self) -> bytes:

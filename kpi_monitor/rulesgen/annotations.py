@@ -23,9 +23,18 @@ PERIOD_WORDS: dict[str, dict[str, str]] = {
     "en": {"day": "day", "week": "week", "month": "month", "quarter": "quarter", "year": "year"},
     "zh-CN": {"day": "日", "week": "周", "month": "月", "quarter": "季度", "year": "年"},
 }
+PERIOD_WORDS_PLURAL: dict[str, dict[str, str]] = {
+    "en": {"day": "days", "week": "weeks", "month": "months", "quarter": "quarters", "year": "years"},
+    "zh-CN": {"day": "日", "week": "周", "month": "月", "quarter": "季度", "year": "年"},
+}
 SCOPE_WORDS: dict[str, dict[str, str]] = {
-    "en": {"rep": "Rep", "team": "Team", "region": "Region"},
-    "zh-CN": {"rep": "销售代表", "team": "团队", "region": "区域"},
+    "en": {"rep": "Rep", "team": "Team", "region": "Region", "company": "The company"},
+    "zh-CN": {"rep": "销售代表", "team": "团队", "region": "区域", "company": "公司"},
+}
+#: The members whose targets add up to a scope's (contract section 3.3).
+MEMBER_WORDS: dict[str, dict[str, str]] = {
+    "en": {"team": "reps", "region": "teams", "company": "regions"},
+    "zh-CN": {"team": "销售代表", "region": "团队", "company": "区域"},
 }
 
 # The alert's value as the texts show it: [[v]] humanized (10k), [[v1]] / [[v2]] with 1 / 2 decimals.
@@ -71,6 +80,41 @@ ALERT_TEXTS: dict[str, dict[str, tuple[str, str]]] = {
             "[[Scope]] [[who]]: [[kpi]] [[v2]]x the remaining [[period]] target",
             "The weighted open pipeline of [[Scope]] [[who]] is [[v2]] times the "
             "revenue still needed to meet this [[period]]'s target (threshold [[threshold]]x).",
+        ),
+        "SalesChurnRising": (
+            "[[Scope]] [[who]]: [[kpi]] [[v1]]% this [[period]]",
+            "[[v1]]% of the [[active]] customers of [[Scope]] [[who]] active at the start of this "
+            "[[period]] have churned since (no purchase for [[days]] days; threshold [[threshold]]%, "
+            "only with at least [[min]] customers at the start).",
+        ),
+        "SalesMarginDrop": (
+            "[[Scope]] [[who]]: [[kpi]] down [[v1]] points on the same point of last [[period]]",
+            "[[Scope]] [[who]] has a [[kpi]] of [[current]]% this [[period]] to date against "
+            "[[previous]]% at the same point of the previous [[period]]: [[v1]] points lower "
+            "(threshold [[threshold]] points, only with at least [[min]] [[currency]] of costed "
+            "revenue in both).",
+        ),
+        "SalesSatisfactionLow.csat": (
+            "[[Scope]] [[who]]: [[kpi]] [[v1]]% this [[period]]",
+            "Only [[v1]]% of the [[responses]] CSAT responses about [[Scope]] [[who]] this "
+            "[[period]] to date scored 4 or 5 (threshold [[threshold]]%, at least [[min]] responses).",
+        ),
+        "SalesSatisfactionLow.nps": (
+            "[[Scope]] [[who]]: [[kpi]] [[v1]] this [[period]]",
+            "The NPS of [[Scope]] [[who]] is [[v1]] this [[period]] to date over [[responses]] "
+            "responses (% promoters minus % detractors; threshold [[threshold]], at least [[min]] "
+            "responses).",
+        ),
+        "SalesTargetAllocationGap.allocation": (
+            "[[Who]]: [[period]] [[metric]] target [[v]] off its [[members]]' targets",
+            "[[Who]] has a [[metric]] target of [[target]] for this [[period]]; the targets of its "
+            "[[members]] add up to [[members_total]]: a gap of [[v]] (tolerance [[tolerance]]% of "
+            "the target). Allocate the difference or correct the target.",
+        ),
+        "SalesTargetAllocationGap.split": (
+            "[[Who]]: [[period]] [[metric]] target [[v]] off the sum of its [[parts]]",
+            "[[Who]] has a [[metric]] target of [[target]] for this [[period]]; the targets of its "
+            "[[parts]] differ from it by [[v]] (tolerance [[tolerance]]% of the target).",
         ),
         "KpiWorkerDown": (
             "KPI worker {{ $labels.instance }} is down",
@@ -132,6 +176,37 @@ ALERT_TEXTS: dict[str, dict[str, tuple[str, str]]] = {
             "[[Scope]] [[who]] 的加权在途商机仅为完成本[[period]]目标尚需收入的 [[v2]] 倍"
             "（阈值 [[threshold]] 倍）。",
         ),
+        "SalesChurnRising": (
+            "[[Scope]] [[who]] 本[[period]][[kpi]] [[v1]]%",
+            "[[Scope]] [[who]] 本[[period]]初的 [[active]] 个活跃客户中已有 [[v1]]% 流失"
+            "（[[days]] 天未购买即为流失；阈值 [[threshold]]%，期初至少 [[min]] 个活跃客户时预警）。",
+        ),
+        "SalesMarginDrop": (
+            "[[Scope]] [[who]] [[kpi]]较上[[period]]同期下降 [[v1]] 个百分点",
+            "[[Scope]] [[who]] 本[[period]]至今[[kpi]] [[current]]%，上[[period]]同期 [[previous]]%，"
+            "下降 [[v1]] 个百分点（阈值 [[threshold]] 个百分点，仅当两期带成本收入均不少于 "
+            "[[min]] [[currency]] 时预警）。",
+        ),
+        "SalesSatisfactionLow.csat": (
+            "[[Scope]] [[who]] 本[[period]][[kpi]]仅 [[v1]]%",
+            "[[Scope]] [[who]] 本[[period]]至今 [[responses]] 份 CSAT 答卷中仅 [[v1]]% 为满意（4-5 分）"
+            "（阈值 [[threshold]]%，至少 [[min]] 份答卷时预警）。",
+        ),
+        "SalesSatisfactionLow.nps": (
+            "[[Scope]] [[who]] 本[[period]][[kpi]]仅 [[v1]]",
+            "[[Scope]] [[who]] 本[[period]]至今[[kpi]]为 [[v1]]（[[responses]] 份答卷，推荐者占比减"
+            "贬损者占比；阈值 [[threshold]]，至少 [[min]] 份答卷时预警）。",
+        ),
+        "SalesTargetAllocationGap.allocation": (
+            "[[Who]] [[metric]]目标（[[period]]）与其[[members]]目标之和相差 [[v]]",
+            "[[Who]] 本[[period]][[metric]]目标为 [[target]]，其[[members]]目标之和为 "
+            "[[members_total]]，相差 [[v]]（容差为目标的 [[tolerance]]%）。请分配差额或修正目标。",
+        ),
+        "SalesTargetAllocationGap.split": (
+            "[[Who]] [[metric]]目标（[[period]]）与各[[parts]]目标之和相差 [[v]]",
+            "[[Who]] 本[[period]][[metric]]目标为 [[target]]，与其各[[parts]]目标之和相差 [[v]]"
+            "（容差为目标的 [[tolerance]]%）。",
+        ),
         "KpiWorkerDown": (
             "KPI 处理节点 {{ $labels.instance }} 已停止",
             "Prometheus 已 [[for]] 无法抓取 kpi-worker {{ $labels.instance }}。"
@@ -170,7 +245,8 @@ def noun(kpi_name: str, locale: str) -> str:
 
 
 def render(locale: str, alertname: str, values: Mapping[str, str]) -> dict[str, str]:
-    """The `summary` and `description` of `alertname`, `[[name]]` placeholders filled in."""
+    """The `summary` and `description` of `alertname` (`name.variant` for an alert with several
+    rules), `[[name]]` placeholders filled in."""
     summary, description = ALERT_TEXTS[locale][alertname]
     values = {**VALUE_FORMATS, **values}
 

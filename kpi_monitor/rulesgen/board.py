@@ -50,6 +50,10 @@ TEXT: dict[str, tuple[str, str]] = {
     "row_company": ("Company", "公司"),
     "row_team": ("Teams", "团队"),
     "row_region": ("Regions", "区域"),
+    "row_customers": ("Customers", "客户"),
+    "row_satisfaction": ("Satisfaction", "客户满意度"),
+    "row_leads_spend": ("Leads and spend", "线索与费用"),
+    "row_targets": ("Targets by scope and metric", "各层级及各指标目标"),
     # variables
     "var_period": ("Period", "周期"),
     "var_team": ("Team", "团队"),
@@ -60,6 +64,14 @@ TEXT: dict[str, tuple[str, str]] = {
     "by_window": ("Revenue: this period, previous period, previous to date", "收入：本期、上期、上期同期"),
     "visits_by_window": ("Visits: this period, previous to date", "拜访：本期、上期同期"),
     "team_reps": ("Attainment of the team's reps %", "团队内各代表达成率 %"),
+    "allocation_gaps": (
+        "Target allocation gaps: a scope's own target minus its members'",
+        "目标分解差额：本级目标减下级目标之和",
+    ),
+    "split_gaps": (
+        "Target split gaps: a year's (quarter's) target minus its quarters' (months')",
+        "目标拆分差额：年（季度）目标减其各季度（月）目标之和",
+    ),
     "workers_up": ("Workers up", "运行中的节点"),
     "workers_ready": ("Workers ready", "就绪节点"),
     "store_healthy": ("Redis store healthy", "Redis 存储正常"),
@@ -81,6 +93,7 @@ TEXT: dict[str, tuple[str, str]] = {
 SUFFIX: dict[str, tuple[str, str]] = {
     "to_date": (" (period to date)", "（本期至今）"),
     "vs_ptd": (" vs same point of previous period", "（较上期同期）"),
+    "team_reps": (" of the team's reps", "（团队内各代表）"),
 }
 
 

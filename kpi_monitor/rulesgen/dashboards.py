@@ -10,11 +10,16 @@ from typing import Any
 
 from kpi_monitor.rulesgen.board import Board, Kind, period_variable, query_variable, series, unit
 from kpi_rules.models import Rules
+from kpi_rules.vocabulary import Window
 
 P = 'period="$period"'
 CUR = f'{P},window="current"'
 TEAM = 'team=~"$team"'
+# clv: the trailing completed months, whatever the period shown (the worker exports them apart)
+TRAILING = f'window="{Window.TRAILING}"'
 STAT = Kind.STAT
+# The scope's own label of a gap, for legends: `team north`, `region apac`, `company`.
+GAP_LEGEND = "{{scope}} {{rep}}{{team}}{{region}} {{metric}}"
 
 
 def sales_overview(rules: Rules) -> dict[str, Any]:
@@ -23,6 +28,8 @@ def sales_overview(rules: Rules) -> dict[str, Any]:
     b.row("row_company")
     for title, selector in (
         ("revenue@to_date", CUR),
+        ("gross_margin_pct", CUR),
+        ("cost_coverage_pct", CUR),
         ("target", CUR),
         ("attainment_pct", CUR),
         ("projected_attainment_pct", P),
@@ -43,6 +50,7 @@ def sales_overview(rules: Rules) -> dict[str, Any]:
             [(series(level, "revenue", CUR), lbl), (series(level, "target", CUR), f"{lbl} target")],
             unit=unit(rules, "revenue"),
         )
+        b.kpi("gross_margin_pct", level, CUR, lbl)  # next to revenue
         for title, selector in (
             ("attainment_pct", CUR),
             ("projected_attainment_pct", P),
@@ -55,7 +63,74 @@ def sales_overview(rules: Rules) -> dict[str, Any]:
             ("pipeline_coverage", P),
         ):
             b.kpi(title, level, selector, lbl)
+    _customers(b)
+    _satisfaction(b)
+    _leads_and_spend(b)
+    _targets(b, rules)
     return b.to_dict()
+
+
+def _by_scope(b: Board, names: tuple[str, ...], selector: str = CUR) -> None:
+    """One panel per KPI for the teams, then for the regions."""
+    for level in ("team", "region"):
+        for name in names:
+            b.kpi(name, level, selector, f"{{{{{level}}}}}")
+
+
+def _customers(b: Board) -> None:
+    b.row("row_customers")
+    for title, selector in (
+        ("new_customers", CUR),
+        ("active_customers_start", CUR),
+        ("churned_customers", CUR),
+        ("reactivated_customers", CUR),
+        ("retention_pct", CUR),
+        ("churn_pct", CUR),
+        ("repurchase_pct", CUR),
+        ("clv", TRAILING),
+    ):
+        b.kpi(title, "company", selector, kind=STAT)
+    _by_scope(b, ("churn_pct", "new_customers"))
+    for level in ("team", "region"):
+        b.kpi("clv", level, TRAILING, f"{{{{{level}}}}}")
+
+
+def _satisfaction(b: Board) -> None:
+    b.row("row_satisfaction")
+    for title in ("csat_pct", "nps", "csat_responses", "nps_responses"):
+        b.kpi(title, "company", CUR, kind=STAT)
+    _by_scope(b, ("csat_pct", "nps"))
+
+
+def _leads_and_spend(b: Board) -> None:
+    b.row("row_leads_spend")
+    for title in (
+        "leads",
+        "cost_per_lead",
+        "lead_to_deal_pct",
+        "cac",
+        "spend_marketing",
+        "spend_sales",
+        "cost_of_sales_pct",
+    ):
+        b.kpi(title, "company", CUR, kind=STAT)
+    b.kpi("leads_by_channel", "company", CUR, "{{channel}}", kind=STAT)
+    _by_scope(b, ("cost_per_lead", "cac", "cost_of_sales_pct"))
+
+
+def _targets(b: Board, rules: Rules) -> None:
+    """Targets in force by metric (a scope's own, else its members'), attainment against them,
+    and the gaps of the decomposition (contract section 3.3)."""
+    b.row("row_targets")
+    b.kpi("metric_target", "company", CUR, "{{metric}}")
+    b.kpi("attainment_by_metric_pct", "company", CUR, "{{metric}}")
+    b.kpi("projected_by_metric_pct", "company", P, "{{metric}}")
+    for level in ("team", "region"):
+        b.kpi("attainment_by_metric_pct", level, CUR, f"{{{{{level}}}}} {{{{metric}}}}")
+    money = unit(rules, "target")
+    b.panel("allocation_gaps", [(f"sales_target_allocation_gap{{{P}}}", GAP_LEGEND)], unit=money)
+    split = "sum by (scope, rep, team, region, metric, period) (sales_target_split_gap)"
+    b.panel("split_gaps", [(split, f"{GAP_LEGEND} {{{{period}}}}")], unit=money)
 
 
 def rep_drilldown(rules: Rules) -> dict[str, Any]:
@@ -67,7 +142,10 @@ def rep_drilldown(rules: Rules) -> dict[str, Any]:
     b.variable(query_variable(rules, "rep", "var_rep", reps))
     r = f'rep="$rep",{P}'
     rc = f'rep="$rep",{CUR}'
-    b.panel("by_window", [(series("rep", "revenue", r), "{{window}}")], unit=unit(rules, "revenue"))
+    # the rep's revenue by window (the trailing one is clv's, shown with it)
+    windows = f'{r},window!="{Window.TRAILING}"'
+    b.panel("by_window", [(series("rep", "revenue", windows), "{{window}}")], unit=unit(rules, "revenue"))
+    b.kpi("gross_margin_pct", "rep", r, "{{window}}")  # next to revenue
     b.kpi("target", "rep", r, "{{window}}")
     for title, selector in (
         ("attainment_pct", rc),
@@ -95,11 +173,42 @@ def rep_drilldown(rules: Rules) -> dict[str, Any]:
     ):
         b.kpi(title, "rep", selector, kind=STAT)
     b.kpi("channel_share_pct", "rep", rc, "{{channel}}")
+    b.kpi("cost_coverage_pct", "rep", r, "{{window}}")
     b.panel(
         "team_reps",
         [(series("rep", "attainment_pct", f'team=~"$team",{CUR}'), "{{rep}}")],
         unit="percent",
         w=24,
+    )
+    b.row("row_customers")
+    for title, selector in (
+        ("new_customers", rc),
+        ("active_customers_start", rc),
+        ("churned_customers", rc),
+        ("reactivated_customers", rc),
+        ("retention_pct", rc),
+        ("churn_pct", rc),
+        ("repurchase_pct", rc),
+        ("clv", f'rep="$rep",{TRAILING}'),
+    ):
+        b.kpi(title, "rep", selector, kind=STAT)
+    b.kpi("churn_pct", "rep", r, "{{window}}")
+    b.kpi("churn_pct@team_reps", "rep", f'team=~"$team",{CUR}', "{{rep}}")
+    b.row("row_satisfaction")
+    for title in ("csat_pct", "nps", "csat_responses", "nps_responses"):
+        b.kpi(title, "rep", rc, kind=STAT)
+    b.row("row_leads_spend")
+    for title in ("leads", "cost_per_lead", "lead_to_deal_pct", "cac", "cost_of_sales_pct"):
+        b.kpi(title, "rep", rc, kind=STAT)
+    b.kpi("leads_by_channel", "rep", rc, "{{channel}}", kind=STAT)
+    b.row("row_targets")
+    b.kpi("attainment_by_metric_pct", "rep", rc, "{{metric}}")
+    b.kpi("projected_by_metric_pct", "rep", r, "{{metric}}")
+    b.kpi("metric_target", "rep", r, "{{metric}} {{window}}")
+    b.panel(
+        "split_gaps",
+        [('sum by (metric, period) (sales_target_split_gap{rep="$rep"})', "{{metric}} {{period}}")],
+        unit=unit(rules, "target"),
     )
     return b.to_dict()
 

@@ -19,10 +19,29 @@ from decimal import Decimal
 from functools import lru_cache
 from typing import Any
 
-from kpi_core.catalogue import ADDITIVE, DERIVED, SNAPSHOT, SNAPSHOT_DERIVED, Kpi, Shape, Surface, on
-from kpi_core.periods import shift
-from kpi_monitor.rulesgen.annotations import PERIOD_WORDS, SCOPE_WORDS, noun, render
+from kpi_core.catalogue import (
+    ADDITIVE,
+    BY_NAME,
+    DERIVED,
+    SNAPSHOT,
+    SNAPSHOT_DERIVED,
+    Kpi,
+    Shape,
+    Surface,
+    on,
+)
+from kpi_core.derived import ACTUAL_OF_METRIC
+from kpi_core.periods import PERIOD_KINDS, shift
+from kpi_monitor.rulesgen.annotations import (
+    MEMBER_WORDS,
+    PERIOD_WORDS,
+    PERIOD_WORDS_PLURAL,
+    SCOPE_WORDS,
+    noun,
+    render,
+)
 from kpi_rules.models import Rules
+from kpi_rules.vocabulary import TARGET_PERIODS, TargetMetric, Window
 
 LEVELS: dict[str, tuple[str, ...]] = {
     "rep": ("rep", "team", "region"),
@@ -37,6 +56,11 @@ RATIOS: tuple[Kpi, ...] = on(Surface.RULES, (*DERIVED, *SNAPSHOT_DERIVED))
 # (no series of the bucket components), which counts as 0 activity against that target.
 STANDALONE = frozenset({"target"})
 ELAPSED = "company:sales_period_elapsed_ratio:max"
+#: The label naming a level's members, and the level whose targets add up to a level's.
+LEVEL_LABEL: dict[str, str | None] = {"rep": "rep", "team": "team", "region": "region", "company": None}
+MEMBERS: dict[str, str] = {"team": "rep", "region": "team", "company": "region"}
+#: Contract section 3.3: a scope's own target minus the sum of its members' (current period).
+ALLOCATION_GAP = "sales_target_allocation_gap"
 
 Rule = dict[str, Any]
 Group = dict[str, Any]
@@ -78,23 +102,90 @@ def _scale(kpi: Kpi) -> str:
     return f" * {scale.numerator} / {scale.denominator}"
 
 
+def _filter(level: str) -> str:
+    """The matcher that keeps a level to its own members: `rep!=""` at the rep level (team,
+    region and company states are exported with rep=""), `team!=""` at the team level (region
+    and company states), `region!=""` at the region level (the company state); none for the
+    company, which takes everything."""
+    own = LEVEL_LABEL[level]
+    return f',{own}!=""' if own else ""
+
+
+def _effective_targets(level: str, by: tuple[str, ...], periods: str) -> str:
+    """PromQL of the targets in force at `level` (own when set, else the sum of the members' in
+    force), from the exported `sales_metric_target`, summed by `by` (which holds the level's
+    label): the same decomposition as the report's ScopeBook."""
+    own = f'sum {_by(by)}(sales_metric_target{{scope="{level}",period=~"{periods}"}})'
+    return f"{own}\nor {_members_targets(level, by, periods)}"
+
+
+def _members_targets(level: str, by: tuple[str, ...], periods: str) -> str:
+    """The sum of the targets in force of a level's members: a team's reps, a region's teams, the
+    company's regions."""
+    child = MEMBERS[level]
+    if child == "rep":
+        return f'sum {_by(by)}(sales_metric_target{{scope="rep",period=~"{periods}"}})'
+    inner = _effective_targets(child, tuple(dict.fromkeys((*by, child))), periods)
+    return f"sum {_by(by)}(\n{_indent(inner)}\n)"
+
+
+def _indent(text: str) -> str:
+    return "\n".join("  " + line for line in text.splitlines())
+
+
+def _actuals(level: str, **m: str) -> str:
+    """Each target metric's actual figure at `level`, labelled `metric` as its target is."""
+    return "\n  or ".join(
+        f'label_replace({_sel(rec(level, actual, "sum"), **m)}, "metric", "{metric}", "", "")'
+        for metric, actual in ACTUAL_OF_METRIC.items()
+    )
+
+
 def _level_rules(level: str, periods: tuple[str, ...]) -> list[Rule]:
     labels = LEVELS[level]
     windowed = (*labels, "period", "window")
     period_re = "|".join(periods)
+    # Targets exist for months, quarters and years: their rules cover those too (gaps, boards).
+    target_re = "|".join(k for k in PERIOD_KINDS if k in {*periods, *TARGET_PERIODS})
+    only = _filter(level)
     rules: list[Rule] = []
 
-    def record(name: str, expr: str) -> None:
-        rules.append({"record": name, "expr": expr})
+    def record(name: str, expr: str, **extra: str) -> None:
+        rules.append({"record": name, "expr": expr} | ({"labels": extra} if extra else {}))
 
     def s(metric: str, **m: str) -> str:
         return _sel(rec(level, metric, "sum"), **m)
 
+    def target_rules() -> None:
+        """Targets in force at a scope level: its own where set, else its members' (contract
+        section 3.3); the revenue one is `sales_target` (attainment, projection, coverage)."""
+        by = (*windowed, "metric")
+        own, members = rec(level, "metric_target", "own"), rec(level, "metric_target", "members")
+        record(own, f'sum {_by(by)}(sales_metric_target{{scope="{level}",period=~"{target_re}"}})')
+        record(members, _members_targets(level, by, target_re))
+        record(s("metric_target"), f"{own}\nor {members}")
+        revenue = f'{s("metric_target")}{{metric="{TargetMetric.REVENUE}",period=~"{period_re}"}}'
+        record(s("target"), f"sum without (metric) ({revenue})")
+        # The allocation gap (own minus the members'), where the scope has its own target.
+        now = {"window": "current"}
+        record(
+            ALLOCATION_GAP,
+            f"sum without (window) (\n  {_sel(own, **now)}\n"
+            f"  - ({_sel(members, **now)} or {_sel(own, **now)} * 0)\n)",
+            scope=level,
+        )
+
     for item in WINDOWED:
+        if level != "rep" and item.name in ("target", "metric_target"):
+            if item.name == "target":
+                target_rules()
+            continue
         by = (*windowed, item.label) if item.label else windowed
-        record(s(item.name), f'sum {_by(by)}(sales_{item.name}{{period=~"{period_re}"}})')
+        kinds = target_re if item.name == "metric_target" else period_re
+        record(s(item.name), f'sum {_by(by)}(sales_{item.name}{{period=~"{kinds}"{only}}})')
     for item in SNAPSHOTS:
-        record(s(item.name), f"sum {_by(labels)}(sales_{item.name})")
+        matcher = f"{{{only.lstrip(',')}}}" if only else ""
+        record(s(item.name), f"sum {_by(labels)}(sales_{item.name}{matcher})")
     if level == "company":
         record(ELAPSED, f'max by (period) (sales_period_elapsed_ratio{{period=~"{period_re}"}})')
 
@@ -114,6 +205,7 @@ def _level_rules(level: str, periods: tuple[str, ...]) -> list[Rule]:
             return f"({top} or {s(standalone[0], **m)} * 0)"
         return top
 
+    elapsed = "on (period) group_left () (max by (period) (sales_period_elapsed_ratio) > 0)"
     for item in RATIOS:
         assert item.record is not None
         name = rec(level, *item.record)
@@ -130,7 +222,7 @@ def _level_rules(level: str, periods: tuple[str, ...]) -> list[Rule]:
             record(
                 name,
                 f"{numerator(item, window='current')}\n"
-                f"/ on (period) group_left () (max by (period) (sales_period_elapsed_ratio) > 0)\n"
+                f"/ {elapsed}\n"
                 f"/ ({terms(item, 'denominator', window='current')} > 0){_scale(item)}",
             )
         elif item.shape is Shape.COVERAGE:
@@ -144,6 +236,27 @@ def _level_rules(level: str, periods: tuple[str, ...]) -> list[Rule]:
                 f"({goal_now}\n  - ({s(done.component, window='current')} or {goal_now} * 0))"
             )
             record(name, f"{s(top.component)}\n/ {on} group_right () ({gap} > 0)")
+        elif item.shape is Shape.TRAILING:
+            # Sums over the trailing completed months, which the worker exports as their own
+            # window (period month): the report's figure for a current period.
+            trailing = {"window": Window.TRAILING.value}
+            record(
+                name,
+                f"{terms(item, 'numerator', **trailing)}\n"
+                f"/ ({terms(item, 'denominator', **trailing)} > 0){_scale(item)}",
+            )
+        elif item.shape is Shape.PER_METRIC:
+            # Each metric's actual figure over its target in force. A state with a target exports
+            # every figure (0 without activity), so the actuals exist wherever a target does, in
+            # the recorded periods (a year target has no sample unless years are recorded).
+            target = s("metric_target")
+            record(name, f"(\n  {_actuals(level)}\n)\n/ ({target} > 0){_scale(item)}")
+        elif item.shape is Shape.PER_METRIC_PROJECTED:
+            target = s("metric_target", window="current")
+            record(
+                name,
+                f"(\n  {_actuals(level, window='current')}\n)\n/ {elapsed}\n/ ({target} > 0){_scale(item)}",
+            )
         elif item.label is not None:
             record(
                 name,
@@ -240,14 +353,30 @@ def _query_figure(expr: str, fmt: str = "%.0f") -> str:
     )
 
 
-def _scoped_figure(scope: str, name: str, **matchers: str) -> str:
-    """Like `_query_figure` for `name{<scope>="<the alert's label>", matchers...}`."""
-    inner = ",".join(f'{k}=\\"{v}\\"' for k, v in matchers.items())
-    fmt = f"{name}{{{scope}=%q,{inner}}}"
+def _figure(name: str, labels: tuple[str, ...], fmt: str = "", **matchers: str) -> str:
+    """A Go-template snippet printing the first value of `name{<label>="<the alert's label>"...,
+    matchers...}`, humanized (or with printf `fmt`), 0 if there is none."""
+    pairs = [f"{label}=%q" for label in labels] + [f'{k}=\\"{v}\\"' for k, v in matchers.items()]
+    query = f"{name}{{{','.join(pairs)}}}"
+    args = "".join(f" $labels.{label}" for label in labels)
+    show = f'printf "{fmt}"' if fmt else "humanize"
     return (
-        f'{{{{ with printf "{fmt}" $labels.{scope} | query }}}}'
-        "{{ . | first | value | humanize }}{{ else }}0{{ end }}"
+        f'{{{{ with printf "{query}"{args} | query }}}}'
+        f"{{{{ . | first | value | {show} }}}}{{{{ else }}}}0{{{{ end }}}}"
     )
+
+
+def _scoped_figure(scope: str, name: str, **matchers: str) -> str:
+    """`_figure` of `name{<scope>="<the alert's label>", matchers...}`."""
+    return _figure(name, (scope,), **matchers)
+
+
+def _label_words(label: str, words: dict[str, str]) -> str:
+    """A Go-template snippet writing the word for the alert's `label` value (else the value)."""
+    out = ""
+    for value, word in words.items():
+        out += f'{{{{ {"else if" if out else "if"} eq $labels.{label} "{value}" }}}}{word}'
+    return out + f"{{{{ else }}}}{{{{ $labels.{label} }}}}{{{{ end }}}}"
 
 
 def _alert(name: str, expr: str, for_: str, labels: dict[str, str], texts: dict[str, str]) -> Rule:
@@ -384,7 +513,177 @@ def sales_alerts(rules: Rules) -> list[Rule]:
             render(loc, "SalesPipelineCoverageLow", text),
         )
     )
+    out += customer_alerts(rules) + target_alerts(rules)
     return out
+
+
+def customer_alerts(rules: Rules) -> list[Rule]:
+    """SalesChurnRising, SalesMarginDrop and SalesSatisfactionLow, each with its volume guard."""
+    a = rules.alerts
+    loc = rules.locale
+    out: list[Rule] = []
+
+    def words(scope: str, period: str, kpi: str) -> dict[str, str]:
+        return {
+            "Scope": SCOPE_WORDS[loc][scope],
+            "who": f"{{{{ $labels.{scope} }}}}",
+            "period": PERIOD_WORDS[loc][period],
+            "currency": rules.currency,
+            "kpi": noun(kpi, loc),
+        }
+
+    def on(scope: str, *extra: str) -> str:
+        return f"on ({', '.join((*LEVELS[scope], *extra))})"
+
+    # SalesChurnRising: churn % of the period to date, with enough customers active at its start.
+    c = a.churn_rising
+    now = {"period": c.period, "window": "current"}
+    active = rec(c.scope, "active_customers_start", "sum")
+    expr = (
+        f"{_sel(rec(c.scope, 'customers', 'churn_pct'), **now)} > {_num(c.threshold_pct)}\n"
+        f"and {on(c.scope, 'period', 'window')}\n{_sel(active, **now)} >= {c.min_active_customers}"
+    )
+    text = words(c.scope, c.period, "churn_pct") | {
+        "threshold": _num(c.threshold_pct),
+        "min": str(c.min_active_customers),
+        "days": str(rules.customers.churn_after_days),
+        "active": _scoped_figure(c.scope, active, **now),
+    }
+    labels: dict[str, str] = {"severity": c.severity, "scope": c.scope}
+    out.append(_alert("SalesChurnRising", expr, c.for_, labels, render(loc, "SalesChurnRising", text)))
+
+    # SalesMarginDrop: gross margin % points lost against the same point of the previous period,
+    # with enough costed revenue on both sides (a margin % of a few deals swings widely).
+    m = a.margin_drop
+    pct = rec(m.scope, "gross_margin", "pct")
+    costed = rec(m.scope, "costed_revenue", "sum")
+
+    def at(name: str, window: str) -> str:
+        return f"sum without (window) ({_sel(name, period=m.period, window=window)})"
+
+    minimum = _num(m.min_costed_revenue)
+    expr = (
+        f"{at(pct, 'previous_to_date')}\n- {at(pct, 'current')}\n> {_num(m.threshold_points)}\n"
+        f"and {on(m.scope, 'period')} {at(costed, 'current')} >= {minimum}\n"
+        f"and {on(m.scope, 'period')} {at(costed, 'previous_to_date')} >= {minimum}"
+    )
+    text = words(m.scope, m.period, "gross_margin_pct") | {
+        "threshold": _num(m.threshold_points),
+        "min": minimum,
+        "current": _figure(pct, (m.scope,), "%.1f", period=m.period, window="current"),
+        "previous": _figure(pct, (m.scope,), "%.1f", period=m.period, window="previous_to_date"),
+    }
+    labels = {"severity": m.severity, "scope": m.scope}
+    out.append(_alert("SalesMarginDrop", expr, m.for_, labels, render(loc, "SalesMarginDrop", text)))
+
+    # SalesSatisfactionLow: one rule per survey kind (label `survey`), each with its own count of
+    # responses as the guard.
+    q = a.satisfaction_low
+    now = {"period": q.period, "window": "current"}
+    for survey, threshold, kpi, responses in (
+        ("csat", q.csat_threshold_pct, "csat_pct", "csat_responses"),
+        ("nps", q.nps_threshold, "nps", "nps_responses"),
+    ):
+        if threshold is None:
+            continue  # turned off in the rules file
+        item = BY_NAME[kpi]
+        assert item.record is not None
+        count = rec(q.scope, responses, "sum")
+        expr = (
+            f"{_sel(rec(q.scope, *item.record), **now)} < {_num(threshold)}\n"
+            f"and {on(q.scope, 'period', 'window')}\n{_sel(count, **now)} >= {q.min_responses}"
+        )
+        text = words(q.scope, q.period, kpi) | {
+            "threshold": _num(threshold),
+            "min": str(q.min_responses),
+            "responses": _scoped_figure(q.scope, count, **now),
+        }
+        labels = {"severity": q.severity, "scope": q.scope, "survey": survey}
+        texts = render(loc, f"SalesSatisfactionLow.{survey}", text)
+        out.append(_alert("SalesSatisfactionLow", expr, q.for_, labels, texts))
+    return out
+
+
+#: Differences below this are float rounding of summed targets, never a gap (targets are whole
+#: cents or whole counts).
+ROUNDING = "0.005"
+
+
+def target_alerts(rules: Rules) -> list[Rule]:
+    """SalesTargetAllocationGap: per scope, the allocation gap (a team, region or company target
+    against its members') and the split gap (a year's target against its quarters', a quarter's
+    against its months': any scope, reps included), beyond `targets.allocation_tolerance_pct`."""
+    g = rules.alerts.target_allocation_gap
+    loc = rules.locale
+    tolerance = _num(rules.targets.allocation_tolerance_pct / 100)
+    metric_words = {m.value: noun(actual, loc) for m, actual in _target_metrics()}
+    common = {
+        "metric": _label_words("metric", metric_words),
+        "period": _label_words("period", {k: PERIOD_WORDS[loc][k] for k in TARGET_PERIODS}),
+        "tolerance": _num(rules.targets.allocation_tolerance_pct),
+    }
+    out: list[Rule] = []
+
+    def beyond(gap: str, target: str, on: str) -> str:
+        # the gap itself (signed) where its size exceeds the tolerance of the target
+        return (
+            f"{gap}\nand {on}\n(\n  abs({gap})\n  > {on}\n  clamp_min({target} * {tolerance}, {ROUNDING})\n)"
+        )
+
+    for scope in ("team", "region", "company"):
+        keys = (*LEVELS[scope], "metric", "period")
+        on = f"on ({', '.join(keys)})"
+        gap = _sel(ALLOCATION_GAP, scope=scope)
+        own = _sel(rec(scope, "metric_target", "own"), window="current")
+        members = rec(scope, "metric_target", "members")
+        text = common | {
+            "Who": _who(loc, scope),
+            "members": MEMBER_WORDS[loc][scope],
+            "target": _figure(rec(scope, "metric_target", "own"), keys, window="current"),
+            "members_total": _figure(members, keys, window="current"),
+        }
+        out.append(
+            _alert(
+                "SalesTargetAllocationGap",
+                beyond(gap, own, on),
+                g.for_,
+                {"severity": g.severity, "scope": scope, "gap": "allocation"},
+                render(loc, "SalesTargetAllocationGap.allocation", text),
+            )
+        )
+    keys = ("rep", "team", "region", "scope", "metric", "period")
+    by = f"by ({', '.join(keys)})"
+    on = f"on ({', '.join(keys)})"
+    parts = {"year": PERIOD_WORDS_PLURAL[loc]["quarter"], "quarter": PERIOD_WORDS_PLURAL[loc]["month"]}
+    for scope in ("rep", "team", "region", "company"):
+        gap = f"sum {by} ({_sel('sales_target_split_gap', scope=scope)})"
+        own = f"sum {by} ({_sel('sales_metric_target', scope=scope, window='current')})"
+        text = common | {
+            "Who": _who(loc, scope),
+            "parts": _label_words("period", parts),
+            "target": _figure("sales_metric_target", keys, window="current"),
+        }
+        out.append(
+            _alert(
+                "SalesTargetAllocationGap",
+                beyond(gap, own, on),
+                g.for_,
+                {"severity": g.severity, "scope": scope, "gap": "split"},
+                render(loc, "SalesTargetAllocationGap.split", text),
+            )
+        )
+    return out
+
+
+def _target_metrics() -> list[tuple[TargetMetric, str]]:
+    return [(TargetMetric(m), actual) for m, actual in ACTUAL_OF_METRIC.items()]
+
+
+def _who(locale: str, scope: str) -> str:
+    """ "Team {{ $labels.team }}", or the company's name in the texts."""
+    if scope == "company":
+        return SCOPE_WORDS[locale]["company"]
+    return f"{SCOPE_WORDS[locale][scope]} {{{{ $labels.{scope} }}}}"
 
 
 def service_alerts(rules: Rules) -> list[Rule]:

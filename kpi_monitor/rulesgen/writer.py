@@ -39,7 +39,8 @@ _Dumper.add_multi_representer(StrEnum, _enum)  # vocabulary words are written as
 
 
 def to_yaml(doc: Any) -> str:
-    return yaml.dump(doc, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=1000)
+    # wide: a long alert text stays on one line (a folded line would read the same, less clearly)
+    return yaml.dump(doc, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=100_000)
 
 
 def to_json(doc: Any) -> str:

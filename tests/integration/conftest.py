@@ -10,6 +10,7 @@ import pytest
 
 from kpi_monitor.devstack import DevConfig, dev_down, dev_status, dev_up
 from kpi_testkit import Deployment, WorkerProcess
+from tests.integration.alerting_stack import Hook
 
 _HERE = Path(__file__).parent.resolve()
 _REPO = _HERE.parents[1]
@@ -55,3 +56,15 @@ def worker(kafka_bootstrap: str, redis_url: str, tmp_path: Path) -> Iterator[Wor
     finally:
         process.stop()
         deployment.cleanup()
+
+
+@pytest.fixture
+def hook() -> Iterator[Hook]:
+    """A webhook receiver for a test's own Alertmanager (tests/integration/alerting_stack.py)."""
+    receiver = Hook()
+    receiver.thread.start()
+    try:
+        yield receiver
+    finally:
+        receiver.server.shutdown()
+        receiver.server.server_close()

@@ -8,15 +8,10 @@ Prometheus and Alertmanager are left alone: this test runs its own, on free port
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
-import threading
 import time
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -28,7 +23,8 @@ import yaml
 from kpi_monitor.rulesgen import render_all
 from kpi_monitor.rulesgen.dashboards import panel_queries
 from kpi_rules import load_rules
-from kpi_testkit import WorkerProcess, eventually, free_port, sample
+from kpi_testkit import WorkerProcess, eventually, sample
+from tests.integration.alerting_stack import AlertingStack, Hook, get_json
 from tests.integration.workers import REPO
 
 STEADY, DECLINE = "steady", "decline"
@@ -38,80 +34,6 @@ NO_DATA_ALLOWED: dict[str, str] = {}
 TEMPLATE_VALUES = {"$period": "month", "$team": DECLINE, "$rep": f"{DECLINE}-rep-1"}
 
 
-# ------------------------------------------------------------------------------------ processes
-
-
-class Hook:
-    """A webhook receiver in a thread: keeps every JSON body Alertmanager posts."""
-
-    def __init__(self) -> None:
-        self.bodies: list[dict[str, Any]] = []
-        hook = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 (http.server API)
-                length = int(self.headers.get("Content-Length", "0"))
-                hook.bodies.append(json.loads(self.rfile.read(length)))
-                self.send_response(200)
-                self.end_headers()
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def alerts(self) -> list[dict[str, Any]]:
-        return [alert for body in list(self.bodies) for alert in body.get("alerts", [])]
-
-
-class Service:
-    """A binary run in its own process group, log in tmp, stopped by its own pid."""
-
-    def __init__(self, name: str, argv: list[str], log: Path, ready_url: str) -> None:
-        self.name, self.argv, self.log, self.ready_url = name, argv, log, ready_url
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> Service:
-        with open(self.log, "ab") as out:
-            self.proc = subprocess.Popen(
-                self.argv, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-            )
-
-        def ready() -> bool:
-            assert self.proc is not None and self.proc.poll() is None, f"{self.name} exited:\n{self.tail()}"
-            with urllib.request.urlopen(self.ready_url, timeout=2) as response:
-                return bool(response.status == 200)
-
-        eventually(ready, timeout=60)
-        return self
-
-    def tail(self) -> str:
-        return "\n".join(self.log.read_text(errors="replace").splitlines()[-30:]) if self.log.exists() else ""
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-
-
-def _binary(name: str) -> str:
-    path = shutil.which(name) or (f"/usr/bin/{name}" if Path(f"/usr/bin/{name}").exists() else None)
-    if path is None:
-        pytest.skip(f"{name} is not installed")
-    return path
-
-
-def _get_json(url: str) -> Any:
-    with urllib.request.urlopen(url, timeout=5) as response:
-        return json.loads(response.read())
-
-
 # ------------------------------------------------------------------------------------- scenario
 
 
@@ -119,37 +41,47 @@ def _month_start(day: date) -> date:
     return day.replace(day=1)
 
 
-def _scenario(zone: ZoneInfo, now: datetime) -> list[dict[str, Any]]:
+def _scenario(zone: ZoneInfo, now: datetime, churn_after_days: int) -> list[dict[str, Any]]:
     """Both teams won 10 x 1000 in the previous month to date; this month `steady` won as much
     again and `decline` 1 x 1000 (-90%). Timestamps sit halfway into the elapsed part of each
-    month, so they fall in `current` and in `previous_to_date` whatever the day of the month."""
+    month, so they fall in `current` and in `previous_to_date` whatever the day of the month.
+
+    For the customer, satisfaction, spend and target panels: won deals carry a cost; this month's
+    even-numbered deals go to new customers, the others to the rep's customer of last month (active
+    at the start, retained, returning); each rep also has a customer whose only purchase churned
+    40 days ago (a completed month: clv has a value); surveys, leads, the rep's marketing spend and
+    the team's sales spend fall in this month; team `steady` has its own month target (an
+    allocation gap against its reps') and a quarter target (a split gap against its month's), rep
+    decline-rep-1 a quarter target (a split gap)."""
     local_now = now.astimezone(zone)
     cur_start_day = _month_start(local_now.date())
     prev_start_day = _month_start(cur_start_day - timedelta(days=1))
+    quarter_start_day = cur_start_day.replace(month=(cur_start_day.month - 1) // 3 * 3 + 1)
     cur_start = datetime(cur_start_day.year, cur_start_day.month, 1, tzinfo=zone)
     prev_start = datetime(prev_start_day.year, prev_start_day.month, 1, tzinfo=zone)
     half = (now - cur_start) / 2
     t_prev, t_cur = prev_start + half, cur_start + half
+    t_lost = now - timedelta(days=churn_after_days + 40)  # churned 40 days ago
     events: list[dict[str, Any]] = []
     serial = iter(range(1_000_000))
 
-    def add(kind: str, rep: str, team: str, at: datetime, **fields: Any) -> None:
+    def add(event_type: str, rep: str | None, team: str, at: datetime, **fields: Any) -> None:
         region = "emea" if team == STEADY else "apac"
-        events.append(
-            {
-                "event_id": f"{rep}-{next(serial)}",
-                "type": kind,
-                "occurred_at": at.isoformat(),
-                "rep_id": rep,
-                "team": team,
-                "region": region,
-                "customer_id": f"c-{rep}",
-                **fields,
-            }
-        )
+        event = {
+            "event_id": f"{rep or team}-{next(serial)}",
+            "type": event_type,
+            "occurred_at": at.isoformat(),
+            "rep_id": rep,
+            "team": team,
+            "region": region,
+            "customer_id": f"c-{rep}",
+            **fields,
+        }
+        events.append({k: v for k, v in event.items() if v is not None})
 
-    def won_deal(rep: str, team: str, at: datetime, n: int, amount: str = "1000") -> None:
+    def won_deal(rep: str, team: str, at: datetime, n: int, amount: str = "1000", customer: str = "") -> None:
         deal = f"{rep}-d{n}-{at.month}"
+        customer = customer or f"c-{rep}"
         created = at - min(half / 2, timedelta(hours=1))
         add(
             "deal.created",
@@ -161,6 +93,7 @@ def _scenario(zone: ZoneInfo, now: datetime) -> list[dict[str, Any]]:
             currency="GBP",
             stage="proposal",
             channel=("phone", "web")[n % 2],
+            customer_id=customer,
         )
         add(
             "visit.completed",
@@ -169,6 +102,7 @@ def _scenario(zone: ZoneInfo, now: datetime) -> list[dict[str, Any]]:
             at - min(half / 4, timedelta(minutes=30)),
             visit_id=f"v-{deal}",
             deal_id=deal,
+            customer_id=customer,
         )
         add(
             "quote.sent",
@@ -179,16 +113,45 @@ def _scenario(zone: ZoneInfo, now: datetime) -> list[dict[str, Any]]:
             deal_id=deal,
             amount=amount,
             currency="GBP",
+            customer_id=customer,
         )
-        add("deal.won", rep, team, at, deal_id=deal, amount=amount, currency="GBP")
+        cost = str(int(amount) * 3 // 5)
+        add(
+            "deal.won",
+            rep,
+            team,
+            at,
+            deal_id=deal,
+            amount=amount,
+            currency="GBP",
+            cost=cost,
+            customer_id=customer,
+        )
 
     for team, current_wins in ((STEADY, 10), (DECLINE, 1)):
         reps = [f"{team}-rep-1", f"{team}-rep-2"]
         for i in range(10):
             won_deal(reps[i % 2], team, t_prev, i)
         for i in range(current_wins):
-            won_deal(reps[i % 2], team, t_cur, 100 + i)
+            rep = reps[i % 2]
+            won_deal(rep, team, t_cur, 100 + i, customer=f"c-{rep}" if i % 2 else f"c-{rep}-new{i}")
         for rep in reps:
+            won_deal(rep, team, t_lost, 900, amount="3000", customer=f"c-{rep}-lost")
+            for n, (kind, score) in enumerate(
+                (("csat", 5), ("csat", 4), ("csat", 2), ("nps", 10), ("nps", 3))
+            ):
+                add("survey.completed", rep, team, t_cur, survey_id=f"s-{rep}-{n}", kind=kind, score=score)
+                add("lead.created", rep, team, t_cur, lead_id=f"l-{rep}-{n}", channel="web")
+            add(
+                "spend.recorded",
+                rep,
+                team,
+                t_cur,
+                spend_id=f"sp-{rep}",
+                amount="300",
+                currency="GBP",
+                category="marketing",
+            )
             add(
                 "target.set",
                 rep,
@@ -222,6 +185,36 @@ def _scenario(zone: ZoneInfo, now: datetime) -> list[dict[str, Any]]:
                 channel="email",
             )
             add("deal.lost", rep, team, t_cur, deal_id=f"{rep}-lost")
+        add(
+            "spend.recorded",
+            None,
+            team,
+            t_cur,
+            spend_id=f"sp-{team}",
+            amount="500",
+            currency="GBP",
+            category="sales",
+            customer_id=None,
+        )
+
+    def scope_target(team: str | None, rep: str | None, period: str, start: date, amount: str) -> None:
+        scope = {"scope": "team"} if rep is None else {}
+        add(
+            "target.set",
+            rep,
+            team or STEADY,
+            t_cur,
+            period=period,
+            period_start=start.isoformat(),
+            amount=amount,
+            currency="GBP",
+            customer_id=None,
+            **scope,
+        )
+
+    scope_target(STEADY, None, "month", cur_start_day, "150000")  # its reps': 200000
+    scope_target(STEADY, None, "quarter", quarter_start_day, "500000")  # its month's: 150000
+    scope_target(DECLINE, f"{DECLINE}-rep-1", "quarter", quarter_start_day, "300000")
     # one event the worker must reject (no UTC offset): feeds the dead-letter panels
     bad = dict(events[-1], event_id="naive-1", occurred_at=t_cur.replace(tzinfo=None).isoformat())
     events.append(bad)
@@ -229,17 +222,6 @@ def _scenario(zone: ZoneInfo, now: datetime) -> list[dict[str, Any]]:
 
 
 # ---------------------------------------------------------------------------------------- test
-
-
-@pytest.fixture
-def hook() -> Iterator[Hook]:
-    receiver = Hook()
-    receiver.thread.start()
-    try:
-        yield receiver
-    finally:
-        receiver.server.shutdown()
-        receiver.server.server_close()
 
 
 def _test_rules(tmp: Path, hook_url: str) -> Path:
@@ -264,56 +246,15 @@ def test_revenue_decline_fires_and_reaches_the_webhook(
     started = time.monotonic()
     rules_path = _test_rules(tmp_path, hook.url)
     files = render_all(load_rules(rules_path))
-    rules_dir = tmp_path / "prom" / "rules"
-    rules_dir.mkdir(parents=True)
-    for rel, content in files.items():
-        if rel.startswith("prometheus/rules/"):
-            (rules_dir / Path(rel).name).write_text(content, encoding="utf-8")
-    am_dir = tmp_path / "am"
-    am_dir.mkdir()
-    (am_dir / "alertmanager.yml").write_text(files["prometheus/alertmanager.yml"], encoding="utf-8")
     assert hook.url in files["prometheus/alertmanager.yml"]
-
-    am_port, prom_port = free_port(), free_port()
-    prom_config = {
-        "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
-        "rule_files": [str(rules_dir / "*.yml")],
-        "alerting": {"alertmanagers": [{"static_configs": [{"targets": [f"127.0.0.1:{am_port}"]}]}]},
-        "scrape_configs": [
-            {"job_name": "kpi-worker", "static_configs": [{"targets": [f"127.0.0.1:{worker.port}"]}]},
-        ],
-    }
-    (tmp_path / "prom" / "prometheus.yml").write_text(yaml.safe_dump(prom_config), encoding="utf-8")
-    alertmanager = Service(
-        "alertmanager",
-        [
-            _binary("prometheus-alertmanager"),
-            f"--config.file={am_dir / 'alertmanager.yml'}",
-            f"--storage.path={am_dir / 'data'}",
-            f"--web.listen-address=127.0.0.1:{am_port}",
-            "--cluster.listen-address=",
-        ],
-        tmp_path / "alertmanager.log",
-        f"http://127.0.0.1:{am_port}/-/ready",
-    )
-    prometheus = Service(
-        "prometheus",
-        [
-            _binary("prometheus"),
-            f"--config.file={tmp_path / 'prom' / 'prometheus.yml'}",
-            f"--storage.tsdb.path={tmp_path / 'prom' / 'data'}",
-            f"--web.listen-address=127.0.0.1:{prom_port}",
-        ],
-        tmp_path / "prometheus.log",
-        f"http://127.0.0.1:{prom_port}/-/ready",
-    )
-    prom = f"http://127.0.0.1:{prom_port}"
+    stack = AlertingStack(tmp_path, files, worker.port)
+    prom = stack.url
     try:
-        alertmanager.start()
-        prometheus.start()
-
-        zone = load_rules(rules_path).zone
-        events = _scenario(zone, datetime.now(UTC) - timedelta(seconds=5))
+        stack.start()
+        test_rules = load_rules(rules_path)
+        events = _scenario(
+            test_rules.zone, datetime.now(UTC) - timedelta(seconds=5), test_rules.customers.churn_after_days
+        )
         event_file = tmp_path / "events.jsonl"
         event_file.write_bytes(b"".join(orjson.dumps(e) + b"\n" for e in events))
         worker.deployment.cli("publish", str(event_file))
@@ -326,28 +267,42 @@ def test_revenue_decline_fires_and_reaches_the_webhook(
                 and sample(m, "sales_revenue", team=DECLINE, period="month", window="previous_to_date")
                 == 10000
                 and sample(m, "kpi_events_rejected_total") >= 1
+                # the customer side has reported back: last month's customer active at the start,
+                # the lost one churned in a trailing month
+                and sample(
+                    m,
+                    "sales_active_customers_start",
+                    rep=f"{DECLINE}-rep-1",
+                    period="month",
+                    window="current",
+                )
+                == 1
+                and sample(m, "sales_churned_customers", rep=f"{DECLINE}-rep-1", window="trailing") == 1
             )
 
         eventually(worker_has_it, timeout=90)
 
         # Prometheus: firing for the declining team only
-        def firing() -> list[dict[str, Any]]:
-            alerts = _get_json(f"{prom}/api/v1/alerts")["data"]["alerts"]
-            return [
-                a
-                for a in alerts
-                if a["labels"]["alertname"] == "SalesRevenueDecline" and a["state"] == "firing"
-            ]
-
-        fired = eventually(firing, timeout=60)
+        fired = eventually(lambda: stack.alerts("SalesRevenueDecline"), timeout=60)
         assert {a["labels"]["team"] for a in fired} == {DECLINE}, fired
         assert float(fired[0]["value"]) == pytest.approx(90.0)
         assert "90.0%" in fired[0]["annotations"]["summary"]
-        growth = _get_json(
-            f"{prom}/api/v1/query?"
-            + urllib.parse.urlencode({"query": 'team:sales_revenue:growth_pct{period="month"}'})
-        )["data"]["result"]
+        growth = stack.query('team:sales_revenue:growth_pct{period="month"}')
         assert {r["metric"]["team"]: round(float(r["value"][1])) for r in growth} == {STEADY: 0, DECLINE: -90}
+
+        # targets by scope: steady's own month target (150000) is what it is measured against;
+        # decline has none, so its reps' (2 x 100000); the gap is steady's own minus its reps'
+        attainment = eventually(
+            lambda: stack.query('team:sales_revenue:attainment_pct{period="month",window="current"}'),
+            timeout=30,
+        )
+        assert {r["metric"]["team"]: float(r["value"][1]) for r in attainment} == pytest.approx(
+            {STEADY: 10000 / 150000 * 100, DECLINE: 1000 / 200000 * 100}
+        )
+        gaps = stack.query('sales_target_allocation_gap{period="month"}')
+        assert [(r["metric"]["scope"], r["metric"].get("team"), float(r["value"][1])) for r in gaps] == [
+            ("team", STEADY, -50000.0)
+        ]
 
         # Alertmanager -> webhook
         def delivered() -> list[dict[str, Any]]:
@@ -364,12 +319,11 @@ def test_revenue_decline_fires_and_reaches_the_webhook(
             "panels without data (allow-list them with a reason if unavoidable):\n" + "\n".join(empty)
         )
     except BaseException:
-        print("prometheus log:\n" + prometheus.tail() + "\nalertmanager log:\n" + alertmanager.tail())
+        print(stack.logs())
         print("worker log:\n" + worker.log_tail())
         raise
     finally:
-        prometheus.stop()
-        alertmanager.stop()
+        stack.stop()
     print(f"alerting end to end in {time.monotonic() - started:.1f}s")
 
 
@@ -389,7 +343,7 @@ def _panels_without_data(prom: str, files: dict[str, str]) -> list[str]:
         for name, expr in queries:
             if expr in NO_DATA_ALLOWED:
                 continue
-            body = _get_json(f"{prom}/api/v1/query?" + urllib.parse.urlencode({"query": expr}))
+            body = get_json(f"{prom}/api/v1/query?" + urllib.parse.urlencode({"query": expr}))
             assert body["status"] == "success", (name, expr, body)
             if not body["data"]["result"]:
                 out.append(f"{name}: {expr}")

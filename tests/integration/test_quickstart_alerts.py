@@ -19,7 +19,8 @@ from pathlib import Path
 
 from kpi_monitor.devstack import write_rule_files
 from kpi_monitor.devstack_config import DevConfig, alertmanager_config, prometheus_config
-from tests.integration.test_alerting import Service, _binary
+from tests.integration.alerting_stack import Service
+from tests.integration.alerting_stack import binary as _binary
 from tests.integration.workers import REPO, Deployment, eventually, free_port
 from tests.unit.test_quickstart import simulate_args
 

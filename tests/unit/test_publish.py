@@ -361,3 +361,47 @@ def test_publishing_history_a_wall_clock_worker_rejects_warns_before_sending(
     fresh.write_bytes(b"\n".join(fresh.read_bytes().splitlines()[:3]) + b"\n")
     assert publish(str(fresh)) == 0
     assert "warning" not in capsys.readouterr().err
+
+
+def test_every_target_gets_a_compaction_key_of_its_owner_period_and_metric() -> None:
+    """The targets topic is compacted: the broker refuses keyless messages there, and two targets
+    sharing a key keep only the later one. The key names scope, owner, metric, period and start
+    (contract section 1: `rep:r-li|revenue|month|2026-09-01`)."""
+    from kpi_monitor.simulate import key_for
+
+    base = {"type": "target.set", "period": "month", "period_start": "2026-11-01", "amount": "1"}
+    rep = key_for(base | {"rep_id": "rep-1"})
+    margin = key_for(base | {"rep_id": "rep-1", "metric": "gross_margin"})
+    team = key_for(base | {"scope": "team", "team": "north"})
+    region = key_for(base | {"scope": "region", "region": "north"})
+    company = key_for(base | {"scope": "company"})
+    assert rep == b"rep:rep-1|revenue|month|2026-11-01"
+    assert margin == b"rep:rep-1|gross_margin|month|2026-11-01"
+    assert team == b"team:north|revenue|month|2026-11-01"
+    assert region == b"region:north|revenue|month|2026-11-01"
+    assert company == b"company:|revenue|month|2026-11-01"
+    assert len({rep, margin, team, region, company}) == 5 and None not in {team, region, company}
+    assert key_for(base | {"rep_id": 7}) is not None  # invalid (dead-lettered by the worker), still keyed
+    assert key_for({"type": "deal.won", "rep_id": "rep-1"}) is None
+
+
+def test_every_contract_family_is_sent_and_others_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Surveys, leads and spend are contract events too (they were refused `no_type`)."""
+    now = datetime.now(UTC) - timedelta(hours=1)
+    base = {"occurred_at": now.isoformat(), "rep_id": "r", "team": "north"}
+    lines = [
+        base | {"event_id": "s", "type": "survey.completed", "survey_id": "s", "customer_id": "c"}
+        | {"kind": "csat", "score": 4},
+        base | {"event_id": "l", "type": "lead.created", "lead_id": "l", "channel": "web"},
+        base | {"event_id": "p", "type": "spend.recorded", "spend_id": "p", "amount": "5"}
+        | {"currency": "GBP", "category": "sales"},
+        base | {"event_id": "x", "type": "invoice.paid"},
+    ]
+    path = tmp_path / "events.jsonl"
+    path.write_bytes(b"\n".join(orjson.dumps(line) for line in lines))
+    assert main(["publish", str(path), "--dry-run"]) == 1
+    err = capsys.readouterr().err
+    assert "would send 3 (lead.created 1, spend.recorded 1, survey.completed 1)" in err
+    assert "line 4 refused (no_type)" in err and "refused 1 (no_type 1)" in err

@@ -237,5 +237,10 @@ def test_alert_texts_name_kpis_by_their_catalogue_title(locale: str) -> None:
         ("SalesVisitsDrop", "visits"),
         ("SalesQuoteToCloseLow", "quote_to_close_pct"),
         ("SalesPipelineCoverageLow", "pipeline_coverage"),
+        ("SalesChurnRising", "churn_pct"),
+        ("SalesMarginDrop", "gross_margin_pct"),
     ):
         assert noun(name, locale) in summaries[alert]
+    satisfaction = [a for a in sales_alerts(rules) if a["alert"] == "SalesSatisfactionLow"]
+    for alert, name in zip(satisfaction, ("csat_pct", "nps"), strict=True):
+        assert noun(name, locale) in alert["annotations"]["summary"]

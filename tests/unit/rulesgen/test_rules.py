@@ -37,14 +37,18 @@ KEYWORDS = {
     "bool",
     "offset",
 }
-BUSINESS = {
+SCOPED = {  # raised per the scope label of the rules file's section (team by default)
     "SalesRevenueDecline",
     "SalesDownTrend",
     "SalesVisitsDrop",
     "SalesTargetPaceBehind",
     "SalesQuoteToCloseLow",
     "SalesPipelineCoverageLow",
+    "SalesChurnRising",
+    "SalesMarginDrop",
+    "SalesSatisfactionLow",
 }
+BUSINESS = SCOPED | {"SalesTargetAllocationGap"}  # per team, region, company (and rep: split)
 SERVICE = {"KpiWorkerDown", "KpiConsumerLagHigh", "KpiDeadLetterRising", "KpiNoEvents", "KpiStateIncomplete"}
 
 
@@ -124,7 +128,12 @@ def test_recording_rule_names_and_levels(rules: Rules) -> None:
             "sales_pipeline:coverage_ratio",
         ):
             assert f"{level}:{op}" in names
-    assert all(re.fullmatch(r"(rep|team|region|company):sales_[a-z_]+:[a-z_]+", n) for n in names)
+    # and the contract's own name for the allocation gap (section 3.3)
+    assert all(
+        re.fullmatch(r"(rep|team|region|company):sales_[a-z_]+:[a-z_]+", n)
+        or n == "sales_target_allocation_gap"
+        for n in names
+    )
 
 
 def test_every_ratio_filters_its_denominator(rules: Rules) -> None:
@@ -150,10 +159,24 @@ def test_alerts_have_severity_scope_and_texts(rules: Rules) -> None:
         assert alert["labels"]["severity"] in ("info", "warning", "critical", "page")
         assert alert["annotations"]["summary"] and alert["annotations"]["description"]
         assert "[[" not in str(alert["annotations"])
-        if alert["alert"] in BUSINESS:
+        if alert["alert"] in SCOPED:
             assert alert["labels"]["scope"] == "team"
             assert "$labels.team" in alert["annotations"]["summary"]
             assert "$value" in alert["annotations"]["description"]
+        elif alert["alert"] in BUSINESS:  # the gap: the scope's own label names it
+            scope = alert["labels"]["scope"]
+            assert scope in ("rep", "team", "region", "company") and alert["labels"]["gap"]
+            assert scope == "company" or f"$labels.{scope}" in alert["annotations"]["summary"]
+            assert "$value" in alert["annotations"]["description"]
+    gaps = [
+        (a["labels"]["gap"], a["labels"]["scope"]) for a in alerts if a["alert"] == "SalesTargetAllocationGap"
+    ]
+    assert sorted(gaps) == sorted(
+        [("allocation", s) for s in ("team", "region", "company")]
+        + [("split", s) for s in ("rep", "team", "region", "company")]
+    )
+    surveys = {a["labels"]["survey"] for a in alerts if a["alert"] == "SalesSatisfactionLow"}
+    assert surveys == {"csat", "nps"}
     decline = next(a for a in alerts if a["alert"] == "SalesRevenueDecline")
     assert decline["for"] == "30m" and "> 20" in decline["expr"] and ">= 1000" in decline["expr"]
     worker_down = next(a for a in alerts if a["alert"] == "KpiWorkerDown")
@@ -169,6 +192,34 @@ def test_scope_setting_changes_level_and_label() -> None:
     assert decline["labels"]["scope"] == "region" and "$labels.region" in decline["annotations"]["summary"]
 
 
+def test_customer_alert_settings_reach_the_rules() -> None:
+    base = load_rules("kpi_rules/rules.yaml").model_dump(by_alias=True, mode="json")
+    base["alerts"]["churn_rising"] |= {"scope": "region", "threshold_pct": 15, "min_active_customers": 7}
+    base["alerts"]["margin_drop"] |= {"threshold_points": 2.5, "min_costed_revenue": 500, "period": "quarter"}
+    base["alerts"]["satisfaction_low"] |= {
+        "nps_threshold": None,
+        "csat_threshold_pct": 80,
+        "min_responses": 3,
+    }
+    base["alerts"]["target_allocation_gap"] |= {"severity": "warning", "for": "2h"}
+    base["targets"] = {"allocation_tolerance_pct": 2.5}
+    rules = parse_rules(base)
+    alerts = {}
+    for rule in alert_groups(rules)[0]["rules"]:
+        alerts.setdefault(rule["alert"], []).append(rule)
+    [churn] = alerts["SalesChurnRising"]
+    assert "region:sales_customers:churn_pct" in churn["expr"] and "> 15" in churn["expr"]
+    assert ">= 7" in churn["expr"] and churn["labels"]["scope"] == "region"
+    [margin] = alerts["SalesMarginDrop"]
+    assert '{period="quarter",window="current"}) >= 500' in margin["expr"] and "> 2.5" in margin["expr"]
+    [csat] = alerts["SalesSatisfactionLow"]  # NPS turned off
+    assert csat["labels"]["survey"] == "csat" and "< 80" in csat["expr"] and ">= 3" in csat["expr"]
+    for gap in alerts["SalesTargetAllocationGap"]:
+        assert gap["for"] == "2h" and gap["labels"]["severity"] == "warning"
+        assert "* 0.025, 0.005)" in gap["expr"] and "2.5%" in gap["annotations"]["description"]
+    assert rules.alerts.recorded_periods == ("week", "month", "quarter")
+
+
 def test_new_rules_keys_are_validated() -> None:
     base = load_rules("kpi_rules/rules.yaml").model_dump(by_alias=True, mode="json")
     for path, value, message in (
@@ -177,6 +228,18 @@ def test_new_rules_keys_are_validated() -> None:
         (("record_periods",), ["fortnight"], "record_periods"),
         (("down_trend", "for"), "soon", "down_trend.for"),
         (("quote_to_close_low", "scope"), "company", "scope"),
+        (("churn_rising", "min_active_customers"), 0, "churn_rising.min_active_customers"),
+        (("churn_rising", "threshold_pct"), 120, "churn_rising.threshold_pct"),
+        (("margin_drop", "scope"), "company", r"margin_drop.scope: .*'rep', 'team' or 'region'"),
+        (("margin_drop", "min_costed_revenue"), -1, "margin_drop.min_costed_revenue"),
+        (("satisfaction_low", "nps_threshold"), -100, "satisfaction_low.nps_threshold"),
+        (("satisfaction_low", "csat_threshold_pct"), None, None),  # one may be off...
+        (
+            ("target_allocation_gap", "period"),
+            "month",
+            "target_allocation_gap.period: unknown key; allowed here: for, severity",
+        ),
+        (("target_allocation_gap", "severity"), "urgent", "target_allocation_gap.severity"),
     ):
         data = {**base, "alerts": {**base["alerts"]}}
         node = data["alerts"]
@@ -184,8 +247,15 @@ def test_new_rules_keys_are_validated() -> None:
             node[key] = dict(node[key])
             node = node[key]
         node[path[-1]] = value
+        if message is None:
+            parse_rules(data)
+            continue
         with pytest.raises(RulesError, match=message):
             parse_rules(data)
+    data = {**base, "alerts": {**base["alerts"]}}
+    data["alerts"]["satisfaction_low"] = {"csat_threshold_pct": None, "nps_threshold": None}
+    with pytest.raises(RulesError, match="satisfaction_low: .*set csat_threshold_pct or nps_threshold"):
+        parse_rules(data)  # ...not both
 
 
 def test_alert_periods_are_always_recorded() -> None:

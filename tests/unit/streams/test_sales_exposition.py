@@ -93,3 +93,31 @@ def test_the_per_rep_cache_follows_the_state_version() -> None:
     visits = _parsed(sales.render())["sales_visits"][2]
     key = (("period", "month"), ("region", "apac"), ("rep", "rep-2"), ("team", "华东"), ("window", "current"))
     assert (before["sales_visits"][2][key], visits[key]) == (1.0, 2.0)
+
+
+def test_trailing_window_carries_the_clv_sums_of_the_report() -> None:
+    """`window="trailing"` (period month) holds revenue and churned customers summed over the
+    `clv_trailing_months` completed months (Sep and Oct here, at 23 Nov), the sums the report's
+    clv divides; the other families have no trailing series and scope states none at all."""
+    rules = f.rules(customers={"churn_after_days": 30, "at_risk_after_days": 10, "clv_trailing_months": 2})
+    history = [
+        f.deal_won("2026-08-05T09:00:00Z", "d-1", amount="300", customer="c-1"),  # churns Sep 4
+        f.deal_won("2026-08-06T09:00:00Z", "d-2", amount="500", customer="c-2"),  # churns Sep 5
+        f.deal_won("2026-09-10T09:00:00Z", "d-3", amount="1000", customer="c-3"),  # churns Oct 10
+        f.deal_won("2026-10-20T09:00:00Z", "d-4", amount="800", customer="c-4"),  # churns Nov 19
+        f.spend("2026-10-21T09:00:00Z", "50", rep=None),  # a team state: no trailing series
+    ]
+    engine = f.engine(rules)
+    states, _ = replay(engine, [decode_event(line, engine.rules) for line in f.lines(history)])
+    parsed = _parsed(SalesExposition(engine, states.values, DEFAULT_EXPORT_PERIODS, lambda rep: 1).render())
+    trailing = {
+        name: {dict(k)["rep"]: v for k, v in parsed[name][2].items() if dict(k).get("window") == "trailing"}
+        for name in parsed
+    }
+    assert trailing["sales_revenue"] == {"rep-1": 1000.0 + 800.0}  # Sep + Oct
+    assert trailing["sales_churned_customers"] == {"rep-1": 3.0}  # c-1, c-2 (Sep), c-3 (Oct)
+    assert {name for name, reps in trailing.items() if reps} == {"sales_revenue", "sales_churned_customers"}
+    key = next(k for k in parsed["sales_revenue"][2] if dict(k).get("window") == "trailing")
+    assert dict(key)["period"] == "month"
+    report = f.report(history, rules)
+    assert f.row(report, "month", "2026-11-01", "rep-1")["derived"]["clv"] == "600.00"  # 1800 / 3
