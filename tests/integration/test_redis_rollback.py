@@ -55,7 +55,7 @@ def _lost_writes_logged(deployment: Deployment) -> int:
     """'Redis lost writes' lines in every worker log of the deployment (killed ones included)."""
     return sum(
         path.read_text(errors="replace").count("Redis lost writes")
-        for path in deployment.tmp.glob(f"{deployment.name}-worker-*.log")
+        for path in deployment.workdir.glob(f"{deployment.name}-worker-*.log")
     )
 
 
@@ -181,6 +181,8 @@ def test_rebuild_from_the_input_when_the_routed_topic_lost_its_messages(
         worker.stop()
         routed = f"{deployment.name}.events-by-rep"
         kept = delete_records(deployment, routed)
+        # The customer side's topic is internal too, with the same retention: emptied as well.
+        delete_records(deployment, f"{deployment.name}.events-by-customer")
         redis.flushall()
         _say(
             f"worker stopped; {routed} emptied by retention (earliest, end per partition: "
@@ -232,6 +234,7 @@ def test_state_the_input_cannot_rebuild_is_reported_incomplete(kafka_bootstrap: 
         wait_all_handled([worker], len(lines), timeout=120)
         worker.stop()
         delete_records(deployment, f"{deployment.name}.events-by-rep")
+        delete_records(deployment, f"{deployment.name}.events-by-customer")  # internal too
         for name in ("deals", "visits", "quotes"):  # targets is compacted: Kafka deletes by key there
             delete_records(deployment, deployment.topic(name), keep_from=0.5)
         redis.flushall()
