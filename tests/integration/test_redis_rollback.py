@@ -263,8 +263,17 @@ def test_state_the_input_cannot_rebuild_is_reported_incomplete(kafka_bootstrap: 
         for entry in incomplete.values():
             assert set(entry["periods"]) >= {"day", "week", "month"}
 
+        # The customer side lost its oldest facts too: each of its partitions is flagged as well.
+        assert set(status["customers_incomplete"]) == {f"customers-{p}" for p in range(deployment.partitions)}
+
         def exported() -> bool:  # the gauges are refreshed every KPI_METRICS_INTERVAL_S
-            assert sample(worker.metrics(), "kpi_state_incomplete") == len(owned)
+            series = {
+                dict(labels)["partition"]: value
+                for (name, labels), value in worker.metrics().items()
+                if name == "kpi_state_incomplete"
+            }
+            assert sum(v for k, v in series.items() if not k.startswith("customers-")) == len(owned)
+            assert sum(v for k, v in series.items() if k.startswith("customers-")) == deployment.partitions
             return True
 
         eventually(exported, timeout=30)
