@@ -18,7 +18,8 @@ import yaml
 from kpi_monitor.rulesgen import render_all
 from kpi_rules import load_rules
 from kpi_testkit import WorkerProcess, eventually, free_port
-from tests.integration.test_alerting import Service, _binary
+from tests.integration.alerting_stack import Service
+from tests.integration.alerting_stack import binary as _binary
 from tests.integration.workers import REPO, read_lines
 
 # Figures that differ by construction, with the reason:
