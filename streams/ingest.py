@@ -184,6 +184,7 @@ class IngestService(Service):
         partitions = self.settings.partitions
         routed: dict[int, list[Routed]] = defaultdict(list)
         by_customer: dict[int, list[Routed]] = defaultdict(list)
+        customers_on = self.settings.customer_side
         sends: list[asyncio.Future[Any]] = []
         commits: dict[TopicPartition, int] = {}
         rules = self.rules
@@ -212,7 +213,7 @@ class IngestService(Service):
                 # tuple.__new__ skips the NamedTuple constructor's Python-level cost (per event).
                 item = tuple.__new__(Routed, (raw, topic, tp.partition, message.offset))
                 routed[partition_for(owner, partitions)].append(item)
-                if customer is not None:
+                if customer is not None and customers_on:
                     by_customer[partition_for(customer, partitions)].append(item)
             self.stats.polled += len(messages)
             commits[tp] = messages[-1].offset + 1

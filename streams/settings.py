@@ -35,6 +35,10 @@ class Settings(BaseSettings):
     batch_max_wait_ms: int = Field(default=100, ge=1, le=60_000)
     metrics_interval_s: float = Field(default=5.0, gt=0, le=300)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    # The customer side (customer KPIs, issue 12); off: purchases, visits and quotes are not routed
+    # to it, and the customer KPIs stay 0 (for deployments that do not want them, and to measure
+    # what it costs).
+    customer_side: bool = True
     # Secured connections (see README "Secured connections"); streams/connections.py
     # turns these into aiokafka / Faust / redis-py arguments.
     kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
