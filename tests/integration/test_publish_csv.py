@@ -43,11 +43,12 @@ def test_example_exports_land_on_the_topics_as_the_expected_events(
     assert "publish: sent 3 acknowledged by Kafka (target.set 3); failed 0; refused 0" in err, err
     targets = consume_topic(deployment, "targets", expected=3)
     assert sorted(record.value for record in targets) == _expected(QUOTAS)
-    # The compacted topic's key: rep|period|period_start (latest target per rep and period).
+    # The compacted topic's key: scope:owner|metric|period|period_start (latest revision of each
+    # target).
     assert sorted(record.key for record in targets) == [
-        b"apatel|month|2026-11-01",
-        b"jsmith|month|2026-11-01",
-        b"mchen|month|2026-11-01",
+        b"rep:apatel|revenue|month|2026-11-01",
+        b"rep:jsmith|revenue|month|2026-11-01",
+        b"rep:mchen|revenue|month|2026-11-01",
     ]
     for topic in ("visits", "quotes", "deadletter"):
         assert consume_topic(deployment, topic) == [], topic
