@@ -279,8 +279,10 @@ def _keys_of(raw: bytes, max_bytes: int) -> tuple[str, str | None] | None:
     owner = route_key(obj)
     if owner is None:
         return None
-    customer = obj.get("customer_id")
-    if obj.get("type") not in CUSTOMER_FACTS or type(customer) is not str or not customer.strip():
+    customer, kind = obj.get("customer_id"), obj.get("type")
+    # (a malformed `type` may be a list or an object: unhashable, so checked as a string first)
+    fact = type(kind) is str and kind in CUSTOMER_FACTS
+    if not fact or type(customer) is not str or not customer.strip():
         customer = None
     return owner, customer
 

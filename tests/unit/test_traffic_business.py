@@ -131,9 +131,11 @@ def test_targets_are_of_the_order_of_what_is_sold(steady: Any) -> None:
     _, document, _ = steady
     for start in STEADY_MONTHS:
         company = _row(document, "company", "", start)["derived"]["attainment_by_metric_pct"]
-        assert 85 <= company["revenue"] <= 115, (start, company)
-        for metric in ("gross_margin", "deals_won", "visits", "new_customers"):
-            assert 60 <= company[metric] <= 150, (start, metric, company)
+        assert 80 <= company["revenue"] <= 125, (start, company)  # a month's luck: about 10%
+        for metric in ("gross_margin", "deals_won", "visits"):
+            assert 70 <= company[metric] <= 140, (start, metric, company)
+        # Few (20-60 a month), and a customer's first purchase in the history counts as new.
+        assert 40 <= company["new_customers"] <= 200, (start, company)
         reps = [
             Decimal(r["revenue"]) / Decimal(r["target"])
             for r in document["periods"]
@@ -173,13 +175,14 @@ def test_steady_teams_keep_most_customers(steady: Any) -> None:
 
 def test_the_churn_scenario_team_loses_its_customers_the_others_do_not(churn: Any) -> None:
     _, document, _ = churn
-    for start in (PREVIOUS, CURRENT):
+    for start, least in ((PREVIOUS, 25), (CURRENT, 15)):  # a whole month; 20 days of one
         north = _row(document, "team", "north", start)
-        assert north["derived"]["churn_pct"] >= 25, (start, north["derived"]["churn_pct"])
-        assert north["active_customers_start"] >= 30, north
         others = [_row(document, "team", team, start) for team in ("east", "south", "west")]
+        churn_pct = north["derived"]["churn_pct"]
+        assert churn_pct >= least and north["active_customers_start"] >= 30, (start, north)
         for row in others:
             assert row["derived"]["churn_pct"] <= 20, (row["name"], start, row["derived"]["churn_pct"])
+            assert churn_pct > row["derived"]["churn_pct"], (row["name"], start)
         # Its customers rarely buy again: it sells mostly to new ones.
         assert north["derived"]["repurchase_pct"] < min(r["derived"]["repurchase_pct"] for r in others) / 2
 
