@@ -60,7 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument(
         "--scenario",
         default="steady",
-        help="steady | decline | visits-drop | pace-behind | churn | messy; join with + (decline+churn)",
+        help="steady | decline | visits-drop | pace-behind | churn | messy; combined with + and "
+        "with a team for some: decline+churn:east",
     )
     simulate.add_argument("--reps", type=int, default=12)
     simulate.add_argument(

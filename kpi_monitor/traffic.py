@@ -30,6 +30,8 @@ from kpi_rules import Rules
 from kpi_rules.vocabulary import Channel, DealType
 
 SCENARIOS: tuple[str, ...] = ("steady", "decline", "visits-drop", "pace-behind", "churn", "messy")
+#: Scenarios that befall one team (north unless `<scenario>:<team>` names another).
+TEAM_SCENARIOS: tuple[str, ...] = ("decline", "visits-drop", "churn")
 #: How a repeat deal comes in (customers call, write or are visited).
 REPEAT_CHANNELS: tuple[str, ...] = (Channel.PHONE, Channel.EMAIL, Channel.VISIT, Channel.WEB)
 #: The declining team of the `decline` scenario: how much of its win chance, and of its visits
@@ -40,7 +42,7 @@ DECLINE_ACTIVITY = 0.6
 #: The `churn` scenario: the chance that a customer of its team leaves for good at a buying
 #: occasion (instead of asking for a deal), from `churn_after_days` + CHURN_LEAD_DAYS before the
 #: current month on (see churn_origin).
-CHURN_LEAVING = 0.5
+CHURN_LEAVING = 0.8
 CHURN_LEAD_DAYS = 30
 #: The `pace-behind` scenario: every rep's win chance is this much lower.
 PACE_BEHIND_WINS = 0.6
@@ -55,13 +57,15 @@ class TrafficGenerator:
     `per_hour` is the business-hours pace of the reps' activity (deals, visits, quotes) all
     together; leads, surveys, spend and targets come on top, in proportion. Targets follow from
     the pace (what a rep makes at that pace with the funnel's proportions). `scenario` is a
-    name of SCENARIOS or several joined by `+` (`decline+churn`)."""
+    name of SCENARIOS or several joined by `+`; those of TEAM_SCENARIOS may name their team
+    (`decline+churn:east`: north declines, east loses customers)."""
 
     rules: Rules
     reps: int = 12
     seed: int = 1
     scenario: str = "steady"
-    declining_team: str = "north"
+    declining_team: str = "north"  # of `decline` and `visits-drop` (`decline:<team>` names another)
+    churning_team: str = "north"  # of `churn` (`churn:<team>` names another)
     per_hour: float = 40.0
     funnel: Funnel = field(default_factory=Funnel)
     buying: Buying = field(default_factory=Buying)
@@ -72,13 +76,7 @@ class TrafficGenerator:
     _counter: int = field(init=False, default=0)
 
     def __post_init__(self) -> None:
-        self.effects = frozenset(self.scenario.split("+"))
-        unknown = sorted(self.effects - set(SCENARIOS))
-        if unknown:
-            raise ValueError(
-                f"unknown scenario {'+'.join(unknown)!r}; allowed: {', '.join(SCENARIOS)} "
-                "(or several joined by +)"
-            )
+        self.effects = self._parse(self.scenario)
         if self.per_hour <= 0:
             raise ValueError(f"per_hour must be positive, got {self.per_hour}")
         rng = self._rng = random.Random(self.seed)
@@ -112,6 +110,29 @@ class TrafficGenerator:
         self._seq = itertools.count()  # their order among equal times
         self._opened = False
         self.pace = Pace(self.rules, self._reps, self.per_hour, self.funnel, self.calendar, self._id, rng)
+
+    def _parse(self, scenario: str) -> frozenset[str]:
+        """The scenario names of `decline+churn:east` (setting the teams they name)."""
+        names = set()
+        teams = [team for team, _ in TEAMS]
+        for part in scenario.split("+"):
+            name, _, team = part.partition(":")
+            if name not in SCENARIOS:
+                raise ValueError(
+                    f"unknown scenario {name!r}; allowed: {', '.join(SCENARIOS)} (or several joined "
+                    "by +, e.g. decline+churn:east)"
+                )
+            if team and (name not in TEAM_SCENARIOS or team not in teams):
+                raise ValueError(
+                    f"scenario {part!r}: only {', '.join(TEAM_SCENARIOS)} name a team, one of "
+                    f"{', '.join(teams)}"
+                )
+            if team and name == "churn":
+                self.churning_team = team
+            elif team:
+                self.declining_team = team
+            names.add(name)
+        return frozenset(names)
 
     def _id(self, prefix: str) -> str:
         self._counter += 1
@@ -331,7 +352,7 @@ class TrafficGenerator:
         """The `churn` scenario: from `churn_from` on, the team's customers mostly stop buying
         from it (each leaves at a buying occasion with the chance CHURN_LEAVING)."""
         since = self.churn_from or origin
-        churns = "churn" in self.effects and rep.team == self.declining_team and at >= since
+        churns = "churn" in self.effects and rep.team == self.churning_team and at >= since
         return CHURN_LEAVING if churns else 0.0
 
     def events(

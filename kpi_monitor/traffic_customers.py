@@ -38,16 +38,17 @@ class Book:
 class Buying:
     """How customers buy. The defaults give a B2B book where a customer has a buying occasion
     every one to four weeks (a repeat deal, about 40% of them won), so buys every month or so
-    (measured: median 32 days between purchases, 90% within 84): with churn after 90 days
-    without a purchase most customers stay active, some lapse (and often come back) and a few
-    leave for good. In the steady state about a tenth of a team's active customers churn in a
-    month, as many as its new customers replace (tests/unit/test_traffic_business.py)."""
+    (measured at the quick start's pace: median 34 days between purchases, 92% within 90): with
+    churn after 90 days without a purchase most customers stay active, some lapse (and often
+    come back) and a few leave for good. In the steady state about a tenth of a team's active
+    customers churn in a month, about as many as new customers replace
+    (tests/unit/test_traffic_business.py)."""
 
     rhythm_median_days: float = 14.0  # median of the customers' mean days between occasions
     rhythm_spread: float = 0.4  # log-normal sigma of that rhythm over customers
     min_rhythm_days: float = 7.0
     max_rhythm_days: float = 75.0
-    new_share: float = 0.06  # share of new deals that go to prospects even when customers wait
+    new_share: float = 0.12  # share of new deals that go to prospects even when customers wait
     move_chance: float = 0.02  # a repeat deal whose customer moves over from a teammate
     walk_away: float = 0.05  # a customer whose repeat deal is lost buys elsewhere from then on
     lapsed_days: float = 110.0  # a customer with no purchase for this long has mostly moved on:

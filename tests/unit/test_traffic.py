@@ -110,10 +110,19 @@ def test_unknown_scenario_is_refused_with_the_allowed_names() -> None:
         TrafficGenerator(load_rules(), scenario="decline+boom")
 
 
+def test_a_scenario_may_name_its_team() -> None:
+    gen = TrafficGenerator(load_rules(), scenario="decline+churn:east")
+    assert gen.effects == {"decline", "churn"}
+    assert (gen.declining_team, gen.churning_team) == ("north", "east")
+    for bad in ("steady:east", "churn:mars"):
+        with pytest.raises(ValueError, match="only decline, visits-drop, churn name a team"):
+            TrafficGenerator(load_rules(), scenario=bad)
+
+
 def test_scenarios_combine_and_stay_deterministic() -> None:
-    both = _history("decline+churn", days=3)
-    assert both == _history("decline+churn", days=3)
-    assert both != _history("decline+churn", days=3, seed=4)
+    both = _history("decline+churn:east", days=3)
+    assert both == _history("decline+churn:east", days=3)
+    assert both != _history("decline+churn:east", days=3, seed=4)
     assert both != _history("steady", days=3)
     kinds = {str(e["type"]) for e in both}
     assert {"lead.created", "survey.completed", "spend.recorded", "deal.won"} <= kinds, kinds

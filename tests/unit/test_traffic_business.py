@@ -131,7 +131,7 @@ def test_targets_are_of_the_order_of_what_is_sold(steady: Any) -> None:
     _, document, _ = steady
     for start in STEADY_MONTHS:
         company = _row(document, "company", "", start)["derived"]["attainment_by_metric_pct"]
-        assert 80 <= company["revenue"] <= 125, (start, company)  # a month's luck: about 10%
+        assert 75 <= company["revenue"] <= 125, (start, company)  # a month's luck: 10-20%
         for metric in ("gross_margin", "deals_won", "visits"):
             assert 70 <= company[metric] <= 140, (start, metric, company)
         # Few (20-60 a month), and a customer's first purchase in the history counts as new.
