@@ -60,7 +60,8 @@ def stages(events_file: Path, partitions: int = 4) -> dict[str, float]:
     for raw in raws:
         try:
             event = decode_event(raw, rules)
-            rep_id = str(event.rep_id)  # every benchmark event has a rep (older trees: no owners)
+            # (a team's spend or target has no rep: kept under "None"; older trees have no owner keys)
+            rep_id = str(event.rep_id)
             state = states.get(rep_id)
             if state is None:
                 state = states[rep_id] = RepState(rep_id=rep_id)
@@ -72,7 +73,7 @@ def stages(events_file: Path, partitions: int = 4) -> dict[str, float]:
     started = time.perf_counter()
     routed: dict[int, list[Routed]] = defaultdict(list)
     for offset, raw in enumerate(raws):
-        rep_id = orjson.loads(raw)["rep_id"]
+        rep_id = orjson.loads(raw).get("rep_id") or ""  # a team's spend or target: none
         routed[partition_for(rep_id, partitions)].append(Routed(raw, "t", 0, offset))
     batches = [
         (partition, encode_batch(items[i : i + 1250]))

@@ -73,7 +73,7 @@ async def plain_loop(bootstrap: str, prefix: str, total: int) -> float:
                 if started is None:
                     started = time.perf_counter()
                 for message in messages:
-                    counts[json.loads(message.value)["rep_id"]] += 1
+                    counts[json.loads(message.value).get("rep_id", "")] += 1  # "": a team's
                 seen += len(messages)
     finally:
         await consumer.stop()

@@ -55,7 +55,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     simulate = sub.add_parser("simulate", help="publish synthetic CRM traffic")
     simulate.add_argument(
-        "--scenario", default="steady", help="steady | decline | visits-drop | pace-behind | messy"
+        "--scenario",
+        default="steady",
+        help="steady | decline | visits-drop | pace-behind | churn | messy; combined with + and "
+        "with a team for some: decline+churn:east",
     )
     simulate.add_argument("--reps", type=int, default=12)
     simulate.add_argument(

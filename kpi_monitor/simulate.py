@@ -14,7 +14,14 @@ from typing import Any
 import orjson
 
 from kpi_core.owners import target_message_key
-from kpi_monitor.traffic import BUSINESS_HOURS, RAW, TrafficGenerator, decline_origin, messy
+from kpi_monitor.traffic import (
+    BUSINESS_HOURS,
+    RAW,
+    TrafficGenerator,
+    churn_origin,
+    decline_origin,
+    messy,
+)
 from kpi_rules import Rules
 from kpi_rules.vocabulary import TOPIC_OF, Topic
 from streams.settings import Settings
@@ -28,6 +35,9 @@ def topic_for(settings: Settings, event: dict[str, Any]) -> str:
     # An unknown type of a known family ("deal.exploded") goes to that family's topic, where the
     # worker dead-letters it as `unknown_type`.
     return settings.topic(_TOPIC_BY_TYPE.get(kind) or _FAMILY_TOPIC[kind.split(".")[0]])
+
+
+#: Which field names the owner of a target of each scope (the company has one owner: no name).
 
 
 def key_for(event: dict[str, Any]) -> bytes | None:
@@ -44,7 +54,8 @@ def history(gen: TrafficGenerator, days: int, now: datetime, origin: datetime) -
     if days <= 0:
         return
     start = now - timedelta(days=days)
-    warm_up = timedelta(hours=gen.funnel.cycle_hours * 7 / (5 * BUSINESS_HOURS))  # business -> calendar
+    cycle = max(gen.funnel.repeat_cycle_hours, gen.funnel.new_cycle_hours)
+    warm_up = timedelta(hours=cycle * 7 / (5 * BUSINESS_HOURS))  # business -> calendar
     for event in gen.events(start - warm_up, origin=origin):
         at = datetime.fromisoformat(event["occurred_at"])
         if at > now:
@@ -61,10 +72,19 @@ def planned_events(
         rules, reps=args.reps, seed=args.seed, scenario=args.scenario, per_hour=args.history_per_hour
     )
     # A declining team declines from the start of the current week and month, so the alerts
-    # compare it with a previous period it did not decline in (given --days of history).
+    # compare it with a previous period it did not decline in (given --days of history). A
+    # churning team's customers start leaving early enough to churn in the previous and the
+    # current month.
     origin = decline_origin(gen.calendar, now)
+    gen.churn_from = churn_origin(gen.calendar, now, rules.customers.churn_after_days)
+    if "churn" in gen.effects and now - timedelta(days=args.days) > gen.churn_from:
+        print(
+            f"simulate: the churn begins {gen.churn_from:%Y-%m-%d}, before the history; use "
+            f"--days {(now - gen.churn_from).days + 1} or more to see it rise",
+            file=sys.stderr,
+        )
     past, live = history(gen, args.days, now, origin), _live(gen, origin)
-    if args.scenario == "messy":
+    if "messy" in gen.effects:
         return messy(past, args.seed), messy(live, args.seed + 1)
     return past, live
 
@@ -83,10 +103,13 @@ def topic_for_any(settings: Settings, event: dict[str, Any]) -> str:
 
 
 def _live(gen: TrafficGenerator, origin: datetime) -> Iterator[dict[str, Any]]:
-    """Events stamped with the wall clock as they are produced (business hours are ignored live)."""
+    """Events stamped with the wall clock as they are produced (business hours are ignored live,
+    and the leads and surveys an event brings follow at once)."""
     yield from gen.targets(datetime.now(UTC))
     while True:
-        event = gen.next_activity(datetime.now(UTC), origin)
+        now = datetime.now(UTC)
+        yield from gen.drain(now)
+        event = gen.next_activity(now, origin)
         if event is not None:
             yield event
 

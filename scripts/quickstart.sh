@@ -76,11 +76,13 @@ for _ in $(seq 1 120); do
   fi
   echo -n "."; sleep 1
 done
-# 40 reps in 4 teams at a real sales floor's pace (24 events per business hour, targets in
-# proportion); 62 days of history, so this month and week can be compared with the same point of
-# the previous ones; team north declines from the start of this week and month (the `decline`
-# scenario); then live traffic at 0.2 events/s (30 times the history's pace, to see it move).
-start_bg simulator .venv/bin/kpi-monitor simulate --rules "$rules" --scenario "${KPI_SCENARIO:-decline}" --reps 40 --days 62 --history-per-hour 24 --rate 0.2
+# 40 reps in 4 teams at a real sales floor's pace (24 activity events per business hour, with
+# their leads, surveys and spend; a target plan in proportion); 160 days of history, so this month
+# and week can be compared with the same point of the previous ones and customers have had time
+# to churn (90 days without a purchase); team north's sales decline from the start of this week
+# and month (the `decline` scenario) and team east's customers have been leaving for four months
+# (`churn:east`); then live traffic at 0.2 events/s (30 times the history's pace, to see it move).
+start_bg simulator .venv/bin/kpi-monitor simulate --rules "$rules" --scenario "${KPI_SCENARIO:-decline+churn:east}" --reps 40 --days 160 --history-per-hour 24 --rate 0.2
 
 echo -n "[quickstart] waiting for the first KPIs "
 for _ in $(seq 1 60); do
@@ -106,7 +108,9 @@ Logs: $logs_dir/   Stop everything: bash scripts/quickstart.sh down
 
 Team north's sales decline in the simulated traffic: SalesRevenueDecline (this month against the
 same point of last month) or SalesVisitsDrop (this week) fires in Prometheus after 1 minute
-(kpi_rules/quickstart.yaml), goes through Alertmanager, and the receiver prints it.
+(kpi_rules/quickstart.yaml), goes through Alertmanager, and the receiver prints it. Team east
+loses its customers (its churn runs at about three times the other teams'), and team south's
+own target is 8% above the sum of its reps' (the simulated plan's one allocation gap).
 MSG
 echo -n "[quickstart] waiting for the first alert (Ctrl-C stops waiting; everything keeps running) "
 for _ in $(seq 1 300); do

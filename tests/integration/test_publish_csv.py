@@ -43,7 +43,8 @@ def test_example_exports_land_on_the_topics_as_the_expected_events(
     assert "publish: sent 3 acknowledged by Kafka (target.set 3); failed 0; refused 0" in err, err
     targets = consume_topic(deployment, "targets", expected=3)
     assert sorted(record.value for record in targets) == _expected(QUOTAS)
-    # The compacted topic's key: rep|period|period_start (latest target per rep and period).
+    # The compacted topic's key: scope:owner|metric|period|period_start (latest revision of each
+    # target).
     assert sorted(record.key for record in targets) == [
         b"rep:apatel|revenue|month|2026-11-01",
         b"rep:jsmith|revenue|month|2026-11-01",

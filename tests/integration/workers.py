@@ -108,7 +108,10 @@ def api_mismatches(
             if status != 200:
                 problems.append(f"{rep} {kind}: HTTP {status} {body!r:.200}")
                 continue
-            expected = rows.get((rep, kind), [])
+            # (the report also lists future periods a target is set for; the API's history ends
+            # at the current period)
+            current = body["current"]["start"]
+            expected = [row for row in rows.get((rep, kind), []) if row["start"] <= current]
             history = body["history"]
             if not now_exact:
                 expected, history = _without_projection(expected), _without_projection(history)
@@ -272,6 +275,17 @@ def consume_topic(
     return asyncio.run(read())
 
 
+ACTIVITY = ("visits", "deals_created", "deals_won", "deals_lost", "quotes_sent")
+
+
+def current_start(document: dict[str, Any], kind: str) -> str:
+    """The start of the report's current period of `kind`: the newest with activity (rows of
+    later months, quarters or years may hold only the targets a plan sets ahead)."""
+    return max(
+        r["start"] for r in document["periods"] if r["period"] == kind and any(r[k] for k in ACTIVITY)
+    )
+
+
 def sales_mismatches(
     metrics: Metrics,
     document: dict[str, Any],
@@ -283,7 +297,7 @@ def sales_mismatches(
     rows = {(r["rep_id"], r["period"], r["start"]): r for r in document["periods"]}
     problems = []
     for kind in kinds:
-        current = max(r["start"] for r in document["periods"] if r["period"] == kind)
+        current = current_start(document, kind)
         for rep in report_reps(document):
             row = rows.get((rep, kind, current))
             for kpi in kpis:

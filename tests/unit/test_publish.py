@@ -19,8 +19,10 @@ from kpi_monitor.cli import main
 from kpi_monitor.csv_mapping import load_mapping
 from kpi_monitor.csv_rows import CsvRows
 from kpi_monitor.progress import Progress, count_lines
-from kpi_monitor.publish import Outgoing, Refusal, Tally, _settle, csv_items, summary
+from kpi_monitor.publish import Outgoing, Refusal, Tally, _settle, csv_items, jsonl_items, summary
+from kpi_monitor.simulate import key_for
 from kpi_rules import load_rules, packaged_rules_path
+from kpi_rules.vocabulary import EventType
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "examples"
@@ -187,6 +189,42 @@ def test_targets_get_the_compaction_key() -> None:
         b"rep:apatel|revenue|month|2026-11-01",
         b"rep:mchen|revenue|month|2026-11-01",
     ]
+
+
+def test_the_simulators_history_is_sent_whole_with_a_key_per_target(tmp_path: Path) -> None:
+    from kpi_monitor.simulate import history
+    from kpi_monitor.traffic import TrafficGenerator
+
+    now = datetime(2026, 11, 20, 17, tzinfo=UTC)
+    events = list(history(TrafficGenerator(RULES, reps=8, seed=3), 20, now, now))
+    path = tmp_path / "sim.jsonl"
+    path.write_bytes(b"\n".join(orjson.dumps(e) for e in events))
+    with open(path, "rb") as handle:
+        items = list(jsonl_items(handle))
+    assert all(isinstance(item, Outgoing) for item in items)  # every type of the contract
+    assert {item.kind for item in items if isinstance(item, Outgoing)} == {e.value for e in EventType}
+    keys = [item.key for item in items if isinstance(item, Outgoing) and item.kind == "target.set"]
+    assert keys and None not in keys and len(set(keys)) == len(keys)  # one key per target
+
+
+def test_a_target_key_names_its_scope_owner_metric_period_and_start() -> None:
+    base = {"type": "target.set", "period": "quarter", "period_start": "2026-10-01", "team": "north"}
+    rep = base | {"rep_id": "r-li", "region": "emea"}
+    assert key_for(rep) == b"rep:r-li|revenue|quarter|2026-10-01"  # scope and metric by default
+    assert key_for(rep | {"metric": "visits"}) == b"rep:r-li|visits|quarter|2026-10-01"
+    assert key_for(base | {"scope": "team"}) == b"team:north|revenue|quarter|2026-10-01"
+    region = base | {"scope": "region", "region": "emea", "metric": "gross_margin"}
+    assert key_for(region) == b"region:emea|gross_margin|quarter|2026-10-01"
+    assert key_for(base | {"scope": "company"}) == b"company:|revenue|quarter|2026-10-01"
+    # Distinct targets never share a key (compaction keeps each one's latest revision).
+    keys = {
+        key_for(rep | {"metric": m, "period": p}) for m in ("revenue", "visits") for p in ("month", "year")
+    }
+    assert len(keys) == 4
+    # A malformed target still gets a key (the broker refuses keyless messages on the compacted
+    # topic; the worker dead-letters the event); other events get none.
+    assert key_for({"type": "target.set"}) == b"rep:|revenue||"
+    assert key_for({"type": "deal.won", "rep_id": "r-li"}) is None
 
 
 # --------------------------------------------------------------------------- the summary

@@ -12,6 +12,7 @@ from typing import Any
 import yaml
 
 from kpi_monitor.devstack_config import DevConfig, generated_files, prometheus_config
+from kpi_monitor.traffic import CHURN_LEAD_DAYS
 from kpi_rules import load_rules
 
 REPO = Path(__file__).resolve().parents[2]
@@ -20,6 +21,7 @@ QUICKSTART = REPO / "scripts" / "quickstart.sh"
 SHORTER_WAITS = {
     ("alerts", "revenue_decline", "for"),
     ("alerts", "visits_drop", "for"),
+    ("alerts", "churn_rising", "for"),
     ("alerts", "notify", "group_wait"),
     ("alerts", "notify", "group_interval"),
 }
@@ -63,9 +65,19 @@ def simulate_args() -> list[str]:
 def test_the_quickstart_simulates_the_decline_with_a_previous_month_to_compare_with() -> None:
     args = simulate_args()
     value = {args[i]: args[i + 1] for i in range(0, len(args) - 1) if args[i].startswith("--")}
-    assert value["--scenario"] == "decline" and value["--rules"] == "kpi_rules/quickstart.yaml"
+    assert value["--rules"] == "kpi_rules/quickstart.yaml"
+    teams = dict(part.partition(":")[::2] for part in value["--scenario"].split("+"))
+    # North declines; another team loses customers (a churning team sells less, which would blur
+    # the declining team's comparison with its previous month).
+    assert teams.keys() == {"decline", "churn"} and teams["decline"] in ("", "north")
+    assert teams["churn"] not in ("", "north")
     # The whole previous month up to today's day: at most 31 + 30 days back.
     assert int(value["--days"]) >= 62
+    # And the churn from its beginning (churn_origin: before the current month, which has up to
+    # 31 days), with the packaged churn definition: the quick start shortens no churn.
+    churn_after = load_rules(REPO / "kpi_rules" / "quickstart.yaml").customers.churn_after_days
+    assert churn_after == load_rules(REPO / "kpi_rules" / "rules.yaml").customers.churn_after_days
+    assert int(value["--days"]) >= 31 + churn_after + CHURN_LEAD_DAYS
 
 
 def test_a_stack_given_a_rules_file_runs_what_it_generates(tmp_path: Path) -> None:

@@ -89,8 +89,8 @@ def test_messy_traffic_is_rejected_and_deduplicated_exactly() -> None:
     engine = KpiEngine(rules, KpiClock(mode="event"))
     messy_report = build_report((encode(e) for e in mixed), engine)
     # Duplicates, reordering and rejected lines change nothing in the figures.
-    assert messy_report["periods"] == clean_report["periods"]
-    assert messy_report["pipeline"] == clean_report["pipeline"]
+    for part in ("periods", "scopes", "pipeline", "targets"):
+        assert messy_report[part] == clean_report[part], part
     assert sum(messy_report["rejected"].values()) == sum(1 for e in mixed if _invalid(e, rules))
 
 
@@ -99,12 +99,33 @@ def _invalid(event: dict[str, object], rules: object) -> bool:
         decode_event(encode(event), rules)  # type: ignore[arg-type]
     except Rejection:
         return True
-    return str(event.get("occurred_at", "")).startswith("2001")
+    # Too old to count (a target's timestamp is only its revision's: an old one is outdated).
+    return event["type"] != "target.set" and str(event.get("occurred_at", "")).startswith("2001")
 
 
 def test_unknown_scenario_is_refused_with_the_allowed_names() -> None:
     with pytest.raises(ValueError, match="steady, decline"):
         TrafficGenerator(load_rules(), scenario="boom")
+    with pytest.raises(ValueError, match="'boom'.*churn"):
+        TrafficGenerator(load_rules(), scenario="decline+boom")
+
+
+def test_a_scenario_may_name_its_team() -> None:
+    gen = TrafficGenerator(load_rules(), scenario="decline+churn:east")
+    assert gen.effects == {"decline", "churn"}
+    assert (gen.declining_team, gen.churning_team) == ("north", "east")
+    for bad in ("steady:east", "churn:mars"):
+        with pytest.raises(ValueError, match="only decline, visits-drop, churn name a team"):
+            TrafficGenerator(load_rules(), scenario=bad)
+
+
+def test_scenarios_combine_and_stay_deterministic() -> None:
+    both = _history("decline+churn:east", days=3)
+    assert both == _history("decline+churn:east", days=3)
+    assert both != _history("decline+churn:east", days=3, seed=4)
+    assert both != _history("steady", days=3)
+    kinds = {str(e["type"]) for e in both}
+    assert {"lead.created", "survey.completed", "spend.recorded", "deal.won"} <= kinds, kinds
 
 
 def test_live_generator_yields_targets_then_activity() -> None:
@@ -113,6 +134,18 @@ def test_live_generator_yields_targets_then_activity() -> None:
     assert {e["type"] for e in first} == {"target.set"}
     activity = gen.next_activity(NOW, NOW)
     assert activity is not None and activity["type"] != "target.set"
+
+
+def test_live_traffic_brings_its_leads_and_surveys_at_once() -> None:
+    from kpi_monitor.simulate import _live
+
+    rules = load_rules()
+    gen = TrafficGenerator(rules, reps=3, seed=1)
+    events = list(itertools.islice(_live(gen, NOW), 3000))
+    kinds = {e["type"] for e in events}
+    assert {"target.set", "deal.created", "lead.created", "deal.won", "survey.completed"} <= kinds
+    for event in events:
+        decode_event(orjson.dumps(event), rules)
 
 
 # ------------------------------------------------------------------------ realistic proportions
@@ -144,7 +177,7 @@ def _funnel_figures(reps: int, per_hour: float) -> tuple[float, float, Decimal]:
                 lost += 1
             if str(event["deal_id"]) in created:
                 cycles.append((at - created[str(event["deal_id"])]).total_seconds() / 86400)
-        elif event["type"] == "target.set":
+        elif event["type"] == "target.set" and _rep_revenue_month(event):
             key = str(event["period_start"])[:7]
             targets[key] = targets.get(key, Decimal(0)) + Decimal(str(event["amount"]))
     cycles.sort()
@@ -152,6 +185,15 @@ def _funnel_figures(reps: int, per_hour: float) -> tuple[float, float, Decimal]:
     months = ("2026-06", "2026-07", "2026-08")
     ratio = sum(revenue[m] for m in months) / sum(targets[m] for m in months)
     return won / (won + lost), cycles[len(cycles) // 2], ratio
+
+
+def _rep_revenue_month(event: dict[str, object]) -> bool:
+    """A rep's monthly revenue target (the plan also sets scope, quarter, year and other metrics)."""
+    return (
+        event.get("scope", "rep") == "rep"
+        and event.get("metric", "revenue") == "revenue"
+        and event["period"] == "month"
+    )
 
 
 @pytest.mark.parametrize(("reps", "per_hour"), [(40, 24.0), (12, 40.0)])

@@ -50,3 +50,16 @@ def test_unknown_form_is_an_error() -> None:
 def test_partition_is_the_kafka_default_partitioners(rep_id: str, partitions: int) -> None:
     expected = DefaultPartitioner()(rep_id.encode(), list(range(partitions)), list(range(partitions)))
     assert partition_for(rep_id, partitions) == expected
+
+
+@pytest.mark.parametrize("kind", [["deal.won"], {"a": 1}, 7, None, "deal.exploded"])
+def test_a_malformed_type_routes_to_its_owner_with_no_customer(kind: object) -> None:
+    from streams.ingest import _keys_of
+
+    raw = orjson.dumps({"type": kind, "rep_id": "r-1", "customer_id": "c-1"})
+    # Routed to the rep (whose worker dead-letters it), never a crash of the whole batch.
+    assert _keys_of(raw, 65536) == ("r-1", None)
+    assert _keys_of(orjson.dumps({"type": "deal.won", "rep_id": "r-1", "customer_id": "c-1"}), 65536) == (
+        "r-1",
+        "c-1",
+    )
