@@ -4,6 +4,7 @@ counted, and what the input topics can no longer give back is reported, not serv
 
 from __future__ import annotations
 
+import os
 import random
 import time
 from pathlib import Path
@@ -76,7 +77,8 @@ def _forget_then_kill(tmp_path: Path, kafka_bootstrap: str, forget: str, seed: i
         deployment = Deployment(kafka_bootstrap, redis.url, tmp_path)
         path = tmp_path / "events.jsonl"
         lines = simulate_file(deployment, path, 6000, days=20, reps=30, per_hour=150, seed=seed)
-        split_seed = random.randrange(1_000_000)
+        # KPI_TEST_SPLIT_SEED replays a run's split (its seed is printed).
+        split_seed = int(os.environ.get("KPI_TEST_SPLIT_SEED") or random.randrange(1_000_000))
         rng = random.Random(split_seed)
         at = rng.randrange(500, 3500)
         until = rng.randrange(at + 200, 5000)
