@@ -18,7 +18,6 @@ from typing import Any, NoReturn
 import orjson
 from pydantic import ValidationError
 
-from kpi_core.events.fast import decode_fast
 from kpi_core.events.fields import EXACT, json_kind, short
 from kpi_core.events.models import EVENT_MODELS, Event
 from kpi_core.events.rejection import Rejection
@@ -74,29 +73,7 @@ def _exact_amount(raw: bytes, obj: dict[str, Any]) -> dict[str, Any]:
 
 
 def decode_event(raw: bytes, rules: Rules) -> Event:
-    """Decode one Kafka message value into an event, or raise `Rejection` (and nothing else).
-
-    Plain messages go through the msgspec front end (`kpi_core.events.fast`, unless switched off
-    with `use_front_end(False)`: KPI_CORE=python); it answers None for anything it is not sure
-    of, and the reference below decides."""
-    if _front_end and type(raw) is bytes:
-        event = decode_fast(raw, rules, _finish)
-        if event is not None:
-            return event  # type: ignore[return-value]
-    return decode_reference(raw, rules)
-
-
-def use_front_end(enabled: bool) -> None:
-    """Switch the msgspec front end of `decode_event` on (the default) or off (the reference only)."""
-    global _front_end
-    _front_end = enabled
-
-
-_front_end = True
-
-
-def decode_reference(raw: bytes, rules: Rules) -> Event:
-    """`decode_event` without the front end: orjson and pydantic, the judge of every message."""
+    """Decode one Kafka message value into an event, or raise `Rejection` (and nothing else)."""
     if type(raw) is not bytes:
         if isinstance(raw, bytearray | memoryview):
             raw = bytes(raw)
@@ -161,12 +138,6 @@ def _decode(obj: Mapping[str, Any], rules: Rules) -> Event:
         raise _rejection(exc) from None
     except RecursionError:  # pragma: no cover - flat models; belt and braces
         raise Rejection(Reason.SCHEMA, "the event is nested too deeply") from None
-    _finish(event.type, event, rules)
-    return event  # type: ignore[no-any-return]
-
-
-def _finish(kind: str, event: Any, rules: Rules) -> None:
-    """The checks after validation (stage of the rules file, currency), converting money in place."""
     if kind in _WITH_STAGE and event.stage not in rules.stages:
         raise Rejection(
             Reason.SCHEMA,
@@ -175,6 +146,7 @@ def _finish(kind: str, event: Any, rules: Rules) -> None:
         )
     if kind in _WITH_MONEY:
         _to_base_currency(kind, event, rules)
+    return event  # type: ignore[no-any-return]
 
 
 def _to_base_currency(kind: str, event: Any, rules: Rules) -> None:
