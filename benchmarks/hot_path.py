@@ -38,10 +38,13 @@ from kpi_testkit import CHECKOUT, Deployment, install_cleanup, wait_for
 STAGES = Path(__file__).resolve().parent / "hot_path_stages.py"
 
 
-def _child(root: Path, events_file: Path) -> dict[str, float]:
+def _child(root: Path, events_file: Path, core: str | None) -> dict[str, float]:
     """The stages over `events_file` with the project's packages of the tree at `root`: first on
-    sys.path through PYTHONPATH (ahead of the editable install's finder, which comes last)."""
+    sys.path through PYTHONPATH (ahead of the editable install's finder, which comes last), and
+    the KPI core `core` (KPI_CORE) when that tree has the compiled core."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("KPI_")} | {"PYTHONPATH": str(root)}
+    if core is not None:
+        env["KPI_CORE"] = core
     result = subprocess.run(
         [sys.executable, "-P", str(STAGES), str(events_file)],
         cwd=root,
@@ -65,14 +68,15 @@ def _remove_worktree(path: Path) -> None:
     subprocess.run(["git", "worktree", "remove", "--force", str(path)], cwd=CHECKOUT, capture_output=True)
 
 
-def _worker_rate(root: Path, bootstrap: str, redis_url: str, prefix: str, total: int, workdir: Path) -> float:
-    """Events/s of a worker of the tree at `root` (its own app id, that tree's rules) over the
-    topics of `prefix`, from its first poll until it has processed `total` events."""
+def _worker_rate(
+    root: Path, bootstrap: str, redis_url: str, prefix: str, total: int, workdir: Path, core: str | None
+) -> float:
+    """Events/s of a worker of the tree at `root` (its own app id, that tree's rules, KPI_CORE
+    `core`) over the topics of `prefix`, from its first poll until it has processed `total` events."""
     name = f"hot{uuid.uuid4().hex[:8]}"
-    # Both trees' workers read the same input topics (`prefix`), not topics of their own app id.
-    deployment = Deployment(
-        bootstrap, redis_url, workdir, name=name, source=root, extra_env={"KPI_TOPIC_PREFIX": prefix}
-    )
+    # Every side's worker reads the same input topics (`prefix`), not topics of their own app id.
+    extra = {"KPI_TOPIC_PREFIX": prefix} | ({"KPI_CORE": core} if core is not None else {})
+    deployment = Deployment(bootstrap, redis_url, workdir, name=name, source=root, extra_env=extra)
     worker = deployment.start_worker()
     try:
 
@@ -96,6 +100,12 @@ def main() -> None:
     parser.add_argument("--reps", type=int, default=200)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--worker", action="store_true", help="also time a real worker of each tree")
+    parser.add_argument(
+        "--cores",
+        default="",
+        help="measure this checkout once per KPI_CORE listed (e.g. python,compiled); "
+        "default: once, as KPI_CORE is unset (auto)",
+    )
     parser.add_argument("--bootstrap", default="127.0.0.1:9092")
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/0")
     parser.add_argument("--output", type=Path, default=None, help="also write the Markdown here")
@@ -111,14 +121,18 @@ def main() -> None:
             ["git", "status", "--porcelain"], cwd=CHECKOUT, capture_output=True, text=True
         ).stdout.strip()
     )
+    cores = [c.strip() for c in args.cores.split(",") if c.strip()]
+    sides: list[tuple[str, Path, str | None]] = [("before", before_root, None)] + (
+        [(f"after ({core})", CHECKOUT, core) for core in cores] if cores else [("after", CHECKOUT, None)]
+    )
     try:
         with tempfile.TemporaryDirectory() as tmp:
             events_file = Path(tmp) / "events.jsonl"
             events_file.write_bytes(b"\n".join(events) + b"\n")
-            best: dict[str, dict[str, float]] = {"before": {}, "after": {}}
+            best: dict[str, dict[str, float]] = {side: {} for side, _, _ in sides}
             for run in range(args.runs):
-                for side, root in (("before", before_root), ("after", CHECKOUT)):
-                    figures = _child(root, events_file)
+                for side, root, core in sides:
+                    figures = _child(root, events_file, core)
                     for stage, seconds in figures.items():
                         best[side][stage] = min(best[side].get(stage, seconds), seconds)
                     line = ", ".join(f"{k} {v * 1e6:.1f} us" for k, v in figures.items())
@@ -130,9 +144,9 @@ def main() -> None:
                 asyncio.run(produce(args.bootstrap, prefix, events, 4))
                 try:
                     for _ in range(2):
-                        for side, root in (("before", before_root), ("after", CHECKOUT)):
+                        for side, root, core in sides:
                             rate = _worker_rate(
-                                root, args.bootstrap, args.redis, prefix, len(events), Path(tmp)
+                                root, args.bootstrap, args.redis, prefix, len(events), Path(tmp), core
                             )
                             workers[side] = max(workers.get(side, 0.0), rate)
                             print(f"worker {side}: {rate:,.0f} events/s", file=sys.stderr)
@@ -142,24 +156,32 @@ def main() -> None:
     finally:
         _remove_worktree(before_root)
 
+    names = [side for side, _, _ in sides]
     lines = [
         f"`{' '.join(['python', '-m', 'benchmarks.hot_path', *sys.argv[1:]])}` on "
         f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC: {len(events):,} events, {args.reps} reps; "
         f"before = `{args.before}`, after = `{after_rev}`{' + working tree' if dirty else ''}; "
         f"best of {args.runs} alternating runs.",
         "",
-        "| stage | before (us/event) | after (us/event) | after / before |",
-        "|---|---:|---:|---:|",
+        "| stage | " + " | ".join(f"{n} (us/event)" for n in names) + " | "
+        + " | ".join(f"{n} / before" for n in names[1:]) + " |",
+        "|---|" + "---:|" * (2 * len(names) - 1),
     ]
-    for side in ("before", "after"):
+    for side in names:
         best[side]["apply (decode+apply - decode)"] = best[side]["decode+apply"] - best[side]["decode"]
-    for stage in best["after"]:
-        b, a = best["before"][stage] * 1e6, best["after"][stage] * 1e6
-        lines.append(f"| {stage} | {b:.1f} | {a:.1f} | {a / b:.2f} |")
+    for stage in best[names[-1]]:
+        if not all(stage in best[n] for n in names):
+            continue  # a stage the earlier tree cannot run (e.g. the customer side)
+        values = [best[n][stage] * 1e6 for n in names]
+        lines.append(
+            f"| {stage} | " + " | ".join(f"{v:.1f}" for v in values) + " | "
+            + " | ".join(f"{v / values[0]:.2f}" for v in values[1:]) + " |"
+        )
     if workers:
         lines.append(
-            f"| real worker, events/s (best of 2) | {workers['before']:,.0f} | {workers['after']:,.0f} "
-            f"| {workers['after'] / workers['before']:.2f} |"
+            "| real worker, events/s (best of 2) | "
+            + " | ".join(f"{workers[n]:,.0f}" for n in names) + " | "
+            + " | ".join(f"{workers[n] / workers['before']:.2f}" for n in names[1:]) + " |"
         )
     text = "\n".join(lines) + "\n"
     print(text)
