@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from decimal import Decimal
+from itertools import compress
 from operator import attrgetter
 from typing import Any
 
@@ -146,9 +147,10 @@ class Agg:
         """The stored form: short codes, money as decimal strings; zeros left out (a bucket holds
         a few of some thirty components), so the stored form grows only with what happens."""
         out: dict[str, object] = {}
-        for slot, value in zip(SLOTS, _VALUES(self), strict=True):
-            if not value:
-                continue
+        values = _VALUES(self)
+        # Only the non-zero components are visited (compress tests them in C): a bucket holds a
+        # few of the ~30, and this runs for every bucket an event changes.
+        for slot, value in zip(compress(SLOTS, values), compress(values, values), strict=True):
             if slot.labelled:
                 out[slot.code] = {str(k): _store(slot, v) for k, v in value.items()}
             else:
