@@ -15,7 +15,6 @@ from benchmarks.harness import say, unique_name
 from benchmarks.stream_throughput import make_events, plain_loop, produce
 from benchmarks.tables import Table, num, ratio
 from kpi_testkit import Deployment, wait_for
-from kpi_testkit.probes import sample
 
 
 @dataclass
@@ -109,14 +108,6 @@ def run(ctx: Any, params: ThroughputParams) -> ThroughputResult:
         deployment.cleanup(ctx.keep_data)  # the peer's topics too: they are named after the inputs
 
 
-CUSTOMER_COUNTERS = (
-    "kpi_customer_facts_routed_total",
-    "kpi_customer_facts_total",
-    "kpi_customer_summaries_sent_total",
-    "kpi_customer_summaries_received_total",
-)
-
-
 def _worker(ctx: Any, inputs: Deployment, total: int, core: str, timeout: float) -> Figure:
     """A worker of its own app id (KPI_CORE=`core`) on the input topics of `inputs`: events/s from
     its first poll until every event is applied AND the customer side has settled (every fact
@@ -141,12 +132,7 @@ def _worker(ctx: Any, inputs: Deployment, total: int, core: str, timeout: float)
         worker.wait_processed(total, timeout, 0.1)
         applied_s = time.perf_counter() - started
 
-        def settled() -> bool:
-            metrics = worker.metrics()
-            routed, handled, sent, received = (sample(metrics, name) for name in CUSTOMER_COUNTERS)
-            return handled >= routed and received >= sent
-
-        wait_for(settled, timeout, 0.05, "the customer side settling")
+        wait_for(worker.customers_settled, timeout, 0.05, "the customer side settling")
         seconds = time.perf_counter() - started
         status = worker.status()
         rss = worker.rss_mib()

@@ -124,6 +124,14 @@ def register_views(worker: Worker) -> None:
                     "routed": worker.ingest.stats.routed,
                     "rejected": worker.ingest.stats.rejected,
                 },
+                # The customer side has caught up when it handled every fact routed to it and the
+                # rep side received every summary it sent (the same counters as /metrics).
+                "customers": {
+                    "facts_routed": metrics.customer_routed._value.get(),
+                    "facts_handled": metrics.customer_facts._value.get(),
+                    "summaries_sent": metrics.customer_summaries._value.get(),
+                    "summaries_received": metrics.customer_summaries_received._value.get(),
+                },
             }
         )
 
