@@ -281,8 +281,9 @@ COMMANDS = {
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        # Before any command imports kpi_core: the compiled core unless KPI_CORE=python.
-        args.core = compiled_core.select(os.environ)
+        # Before any command imports kpi_core: the compiled core unless KPI_CORE=python. Only for
+        # the command line itself: a caller in the same process (tests) keeps the core it has.
+        args.core = compiled_core.select(os.environ) if argv is None else None
         return COMMANDS[args.command](args)
     except (RulesError, ValueError, RuntimeError) as exc:
         # Configuration errors: one clear message, no traceback.
