@@ -49,6 +49,8 @@ class LatencyParams:
     poll_every_s: float = 0.01
     drain_timeout_s: float = 120.0
     partitions: int = 4
+    # KPI_CORE of the worker: one sweep per core, each with a worker of its own (same traffic).
+    cores: list[str] = field(default_factory=lambda: ["auto"])
 
 
 @dataclass
@@ -74,11 +76,22 @@ class RateRow:
 
 
 @dataclass
-class LatencyResult:
-    params: LatencyParams
+class Sweep:
+    """One worker's sweep over the rates: its KPI core, rows, and memory."""
+
+    core: str  # KPI_CORE asked for
+    running: str  # the core the worker reported (/status "core")
     rows: list[RateRow]
     saturation: int | None
     stopped: str
+    rss_ready_mib: float | None  # the worker's VmRSS at /readyz, before any event
+    rss_end_mib: float | None  # ... after the sweep (every rep's state held)
+
+
+@dataclass
+class LatencyResult:
+    params: LatencyParams
+    sweeps: list[Sweep]
 
 
 @dataclass
@@ -321,6 +334,18 @@ def run(ctx: Any, params: LatencyParams) -> LatencyResult:
     from kpi_rules import load_rules
 
     zone = load_rules().zone
+    templates = ctx.workdir / f"templates-{ctx.token}.pkl"
+    say(f"latency: pre-generating {params.pool:,} events of {params.reps} reps")
+    with open(templates, "wb") as handle:
+        pickle.dump(live_templates(params.pool, params.reps), handle, protocol=pickle.HIGHEST_PROTOCOL)
+    try:
+        sweeps = [_sweep(ctx, params, templates, zone, core) for core in params.cores]
+    finally:
+        templates.unlink(missing_ok=True)
+    return LatencyResult(params, sweeps)
+
+
+def _sweep(ctx: Any, params: LatencyParams, templates: Path, zone: Any, core: str) -> Sweep:
     deployment = Deployment(
         ctx.bootstrap,
         ctx.redis_url,
@@ -328,27 +353,28 @@ def run(ctx: Any, params: LatencyParams) -> LatencyResult:
         partitions=params.partitions,
         clock="wall",
         name=unique_name("lat", ctx.token),
+        extra_env={"KPI_CORE": core},
     )
-    say(f"latency: pre-generating {params.pool:,} events of {params.reps} reps")
-    templates = ctx.workdir / f"templates-{deployment.name}.pkl"
-    with open(templates, "wb") as handle:
-        pickle.dump(live_templates(params.pool, params.reps), handle, protocol=pickle.HIGHEST_PROTOCOL)
     worker = deployment.start_worker()
     rows: list[RateRow] = []
     saturation: int | None = None
     stopped = "every rate kept up"
     token = uuid.uuid4().hex[:6]
+    running = "?"
+    rss_ready = rss_end = None
     try:
         worker.wait_ready()
+        running = str(worker.status().get("core", "?"))
+        rss_ready = worker.rss_mib()
         produced = 0
         for rate in params.rates:
-            say(f"latency: {rate:,} events/s for {params.warmup_s:.0f} + {params.measure_s:.0f} s")
+            say(f"latency ({core}): {rate:,} events/s for {params.warmup_s:.0f} + {params.measure_s:.0f} s")
             row, produced = asyncio.run(
                 _step(worker, deployment, templates, rate, produced, params, token, zone)
             )
             rows.append(row)
             say(
-                f"latency: {rate:,}/s: produced {row.produced_per_s:,.0f}/s, "
+                f"latency ({core}): {rate:,}/s: produced {row.produced_per_s:,.0f}/s, "
                 f"applied {row.applied_per_s:,.0f}/s, "
                 f"p50 {_s(row.q(50))}, p99 {_s(row.q(99))}, max {_s(row.q(100))}; {row.verdict}"
             )
@@ -367,11 +393,11 @@ def run(ctx: Any, params: LatencyParams) -> LatencyResult:
             except TimeoutError:
                 stopped = f"stopped after {rate:,} events/s: the backlog did not drain"
                 break
+        rss_end = worker.rss_mib()
     finally:
         worker.stop()
         deployment.cleanup(ctx.keep_data)
-        templates.unlink(missing_ok=True)
-    return LatencyResult(params, rows, saturation, stopped)
+    return Sweep(core, running, rows, saturation, stopped, rss_ready, rss_end)
 
 
 def _s(value: float | None) -> str:
@@ -382,8 +408,7 @@ def _s(value: float | None) -> str:
     return f"{value * 1000:,.0f} ms" if value < 10 else f"{value:,.1f} s"
 
 
-def render(result: LatencyResult) -> str:
-    p = result.params
+def _render_sweep(sweep: Sweep, p: LatencyParams) -> str:
     table = Table(
         [
             "offered (events/s)",
@@ -400,7 +425,7 @@ def render(result: LatencyResult) -> str:
         ],
     )
     table.align = "rrrrrrrrrrl"
-    for row in result.rows:
+    for row in sweep.rows:
         unseen = f" ({row.unseen} not seen in {p.drain_timeout_s:.0f} s)" if row.unseen else ""
         table.add(
             num(row.offered),
@@ -416,11 +441,31 @@ def render(result: LatencyResult) -> str:
             row.verdict,
         )
     sat = (
-        f"**Saturation point: {result.saturation:,} events/s offered** ({result.stopped})."
-        if result.saturation
-        else f"No saturation within the rates tried ({result.stopped})."
+        f"**Saturation point: {sweep.saturation:,} events/s offered** ({sweep.stopped})."
+        if sweep.saturation
+        else f"No saturation within the rates tried ({sweep.stopped})."
     )
-    rtts = [r.poll_rtt_ms for r in result.rows if r.poll_rtt_ms is not None]
+    memory = ""
+    if sweep.rss_ready_mib is not None and sweep.rss_end_mib is not None:
+        held = sweep.rss_end_mib - sweep.rss_ready_mib
+        memory = (
+            f" Memory: VmRSS {sweep.rss_ready_mib:,.0f} MiB at ready, {sweep.rss_end_mib:,.0f} MiB after "
+            f"the sweep with the {p.reps:,} reps' state held: **{held * 1000 / p.reps:,.0f} MiB per 1,000 "
+            "reps** above the empty worker."
+        )
+    return (
+        f"**`KPI_CORE={sweep.core}`** (the worker ran the {sweep.running} core):\n\n"
+        + table.markdown()
+        + f"\n\n{sat}{memory}\n"
+    )
+
+
+def render(result: LatencyResult) -> str:
+    p = result.params
+    parts: list[str] = []
+    for sweep in result.sweeps:
+        parts.append(_render_sweep(sweep, p))
+    rtts = [r.poll_rtt_ms for sweep in result.sweeps for r in sweep.rows if r.poll_rtt_ms is not None]
     rtt = f"; median poll round trip {min(rtts):.1f}-{max(rtts):.1f} ms" if rtts else ""
     return (
         f"One worker (`KPI_CLOCK=wall`, production rules, {p.partitions} partitions). Background traffic: "
@@ -432,8 +477,8 @@ def render(result: LatencyResult) -> str:
         f"rep every {p.probe_every_s * 1000:.0f} ms; `/kpis/reps/<probe>?period=day` polled every "
         f"{p.poll_every_s * 1000:.0f} ms{rtt}; latency = arrival of the first answer whose day `visits` "
         "reaches the probe's number - the probe's produce call. Only the window's probes count.\n\n"
-        + table.markdown()
-        + f"\n\n{sat}\n\n"
+        + "\n".join(parts)
+        + "\n"
         "Ratio: the worker's applied rate over the window / the rate the producer actually reached "
         "(its acknowledged sends). A rate is **saturated** when the worker applies less than "
         f"{KEEP_UP:.0%} of what is produced, or the backlog (produced - applied, sampled every second) "

@@ -11,6 +11,7 @@ project's packages come from PYTHONPATH (the measured tree), ahead of the instal
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from collections import defaultdict
@@ -22,7 +23,20 @@ WALL = datetime(2026, 11, 20, 18, 0, tzinfo=UTC)  # an hour after the generated 
 
 
 def stages(events_file: Path, partitions: int = 4) -> dict[str, float]:
-    """Seconds per event of each stage, with the project's packages of the tree being measured."""
+    """Seconds per event of each stage, with the project's packages of the tree being measured
+    (and its KPI core as KPI_CORE says, for trees that have the compiled core)."""
+    try:
+        from kpi_monitor import compiled_core
+    except ImportError:  # an earlier tree: pure Python only
+        pass
+    else:
+        compiled_core.select(os.environ)
+    try:  # the garbage collector as that tree's worker sets it (from issue 16 on)
+        from streams.app import tune_gc
+    except ImportError:
+        pass
+    else:
+        tune_gc()
     import orjson
     from prometheus_client import CollectorRegistry
 
@@ -90,7 +104,72 @@ def stages(events_file: Path, partitions: int = 4) -> dict[str, float]:
     for offset, (partition, value) in enumerate(batches):
         processor.apply_batch(partition, offset, value)
     out["worker path offline"] = time.perf_counter() - started
+    customers = _with_customers(raws, partitions, engine)
+    if customers is not None:
+        out["worker path offline, customer side included"] = customers
     return {name: seconds / count for name, seconds in out.items()}
+
+
+def _with_customers(raws: list[bytes], partitions: int, engine: Any) -> float | None:
+    """Seconds of the whole offline path of a worker with the customer side (trees that have it):
+    per poll of 5,000 events, the ingest's keys and framing (rep- and customer-partitioned), the
+    rep side applying and staging, the customer side applying, its summaries framed and applied
+    on the rep side, everything staged (no Kafka, no Redis)."""
+    try:
+        from streams.customer_side import CustomerProcessor, PartitionedCustomers
+        from streams.ingest import _chunks, _keys_of
+        from streams.routing import (
+            Routed,
+            encode_batch,
+            encode_summaries,
+            partition_for,
+            summaries_by_partition,
+        )
+    except ImportError:
+        return None
+    from prometheus_client import CollectorRegistry
+
+    from streams.metrics import KpiMetrics
+    from streams.processor import BatchProcessor, PartitionedStates
+
+    kpi = engine()
+    states = PartitionedStates(_MemoryStore(partitions))
+    states.churn_after = kpi.churn_after
+    states.clock_now = kpi.clock.now
+    reps = BatchProcessor(kpi, states, KpiMetrics(CollectorRegistry()), lambda p: ("r", p))
+    customers = CustomerProcessor(
+        kpi, PartitionedCustomers(_MemoryStore(partitions)), lambda p: ("c", p), lambda: 1, partitions
+    )
+    offsets: dict[Any, int] = defaultdict(int)
+    started = time.perf_counter()
+    for first in range(0, len(raws), 5000):
+        routed: dict[int, list[Any]] = defaultdict(list)
+        by_customer: dict[int, list[Any]] = defaultdict(list)
+        for offset, raw in enumerate(raws[first : first + 5000], first):
+            keys = _keys_of(raw, 1 << 20)
+            if keys is None:
+                continue
+            item = tuple.__new__(Routed, (raw, "t", 0, offset))
+            routed[partition_for(keys[0], partitions)].append(item)
+            if keys[1] is not None:
+                by_customer[partition_for(keys[1], partitions)].append(item)
+        for partition, items in routed.items():
+            for chunk in _chunks(items):
+                offsets[partition] += 1
+                reps.apply_batch(partition, offsets[partition], encode_batch(chunk), stage=False)
+        reps.stage()
+        summaries: list[Any] = []
+        for partition, items in by_customer.items():
+            for chunk in _chunks(items):
+                offsets["c", partition] += 1
+                result = customers.apply_batch(partition, offsets["c", partition], encode_batch(chunk))
+                summaries.extend(result.summaries)
+        customers.stage()
+        for partition, sent in summaries_by_partition(summaries, partitions):
+            offsets[partition] += 1
+            reps.apply_batch(partition, offsets[partition], encode_summaries(sent), stage=False)
+        reps.stage()
+    return time.perf_counter() - started
 
 
 class _MemoryStore:

@@ -84,6 +84,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=None,
         help="latency: offered events/s, comma-separated (default 100,250,500,1000,...,16000)",
     )
+    parser.add_argument(
+        "--cores",
+        default=None,
+        help="throughput and latency: KPI_CORE of the workers measured, comma-separated "
+        "(auto = compiled when built; python = the reference); default auto,python for "
+        "throughput and auto for latency",
+    )
     parser.add_argument("--latency-warmup", type=float, default=None, help="latency: warm-up s per rate (10)")
     parser.add_argument(
         "--latency-measure", type=float, default=None, help="latency: measured s per rate (45)"
@@ -129,6 +136,9 @@ def plans(args: argparse.Namespace) -> dict[str, Any]:
     if args.events:
         throughput.events = args.events
     latency.rates = _ints(args.rates) or latency.rates
+    if args.cores:
+        cores = [c.strip() for c in args.cores.split(",") if c.strip()]
+        throughput.cores = latency.cores = cores
     if args.latency_warmup is not None:
         latency.warmup_s = args.latency_warmup
     if args.latency_measure is not None:

@@ -300,12 +300,13 @@ def apply_summary(state: RepState, summary: CustomerSummary, ctx: Context) -> bo
     if kept is not None and summary.version <= kept.version:
         return False
     churn_after = ctx.horizon.churn_after
-    before = Counter[BucketKey]()
-    if kept is not None:
-        before = bucket_contributions(kept, state.rep_id, ctx.calendar, churn_after)
-    after = bucket_contributions(summary, state.rep_id, ctx.calendar, churn_after)
-    delta = after
-    delta.subtract(before)
+    delta = Counter[BucketKey]()
+    # The bucketed counts depend on the purchases only: a summary sent for a new visit or quote
+    # (most of them) leaves them as they are, and computing them twice would find no change.
+    if kept is None or kept.purchases != summary.purchases:
+        if kept is not None:
+            delta.subtract(bucket_contributions(kept, state.rep_id, ctx.calendar, churn_after))
+        delta.update(bucket_contributions(summary, state.rep_id, ctx.calendar, churn_after))
     for (component, kind, start), change in delta.items():
         if change and start >= ctx.horizon.oldest[kind]:
             bucket = state.buckets[kind].get(start)

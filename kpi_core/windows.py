@@ -6,6 +6,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from kpi_core.aggregates import SLOTS as AGG_SLOTS
 from kpi_core.aggregates import Agg
 from kpi_core.catalogue import ADDITIVE, Kpi, KpiKind, Surface, on
 from kpi_core.customers import CustomerIndex
@@ -25,7 +26,7 @@ def row_values(agg: Agg, targets: dict[str, Decimal]) -> dict[str, Any]:
     """The exact component values of a row (what the derived KPIs are computed from); `targets`
     holds the period's target of each metric that has one."""
     values: dict[str, Any] = dict(agg.components())
-    for slot in Agg.SLOTS:
+    for slot in AGG_SLOTS:
         if slot.labelled:
             values[slot.component] = agg.labelled(slot.component)
     values["target"] = targets.get(REVENUE)

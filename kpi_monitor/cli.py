@@ -9,6 +9,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from kpi_monitor import compiled_core
 from kpi_monitor.report_options import PERIOD_CHOICES, add_selection_arguments
 from kpi_rules import DEFAULT_RULES_PATH, RulesError, load_rules
 
@@ -203,6 +204,9 @@ def _worker(args: argparse.Namespace) -> int:
 
     settings = load_settings(web_port=args.web_port, clock=args.clock, rules=_rules_path(args))
     rules = load_rules(settings.rules)
+    core = getattr(args, "core", None)
+    if core is not None:  # which KPI core this worker runs, and why (its /status says it too)
+        print(f"kpi-monitor worker: KPI core {core.core} ({core.reason})", file=sys.stderr, flush=True)
     return run_worker(settings, rules)
 
 
@@ -280,6 +284,9 @@ COMMANDS = {
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        # Before any command imports kpi_core: the compiled core unless KPI_CORE=python. Only for
+        # the command line itself: a caller in the same process (tests) keeps the core it has.
+        args.core = compiled_core.select(os.environ) if argv is None else None
         return COMMANDS[args.command](args)
     except (RulesError, ValueError, RuntimeError) as exc:
         # Configuration errors: one clear message, no traceback.

@@ -127,6 +127,15 @@ class WorkerProcess:
         status = self.status()
         return int(status["applied"] + status["duplicates"] + status["ingest"]["rejected"])
 
+    def customers_settled(self) -> bool:
+        """The customer side has handled every fact routed to it and the rep side has received
+        every summary it sent (`/status`, cheap: polling /metrics would render every series)."""
+        customers = self.status()["customers"]
+        return bool(
+            customers["facts_handled"] >= customers["facts_routed"]
+            and customers["summaries_received"] >= customers["summaries_sent"]
+        )
+
     def wait_processed(self, total: int, timeout: float, interval: float = 0.1) -> None:
         """Wait until `processed()` reaches `total` (TimeoutError; WorkerFailed if it exits)."""
 

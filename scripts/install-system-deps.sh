@@ -11,13 +11,14 @@ declare -A PACKAGE_OF=(
   [mvn]=maven
   [chromium]=chromium          # the report tests open the HTML report in headless Chromium
   [pdftoppm]=poppler-utils     # ... and rasterise the PDF report's pages
+  [gcc]=gcc                    # the compiled KPI core (mypyc, built by bootstrap.sh)
 )
 # Libraries and fonts (no binary to look for): `report --format pdf` lays out HTML with Pango
 # (WeasyPrint), and zh-CN reports draw Chinese with Noto Sans CJK SC (charts and PDF).
 LIBRARIES=(libpango-1.0-0 libpangoft2-1.0-0 fonts-noto-cjk)
 
 missing=()
-for binary in redis-server prometheus promtool prometheus-alertmanager java mvn chromium pdftoppm; do
+for binary in redis-server prometheus promtool prometheus-alertmanager java mvn chromium pdftoppm gcc; do
   command -v "$binary" >/dev/null 2>&1 || missing+=("${PACKAGE_OF[$binary]}")
 done
 if command -v dpkg-query >/dev/null 2>&1; then  # elsewhere: install Pango and a CJK font yourself
@@ -36,10 +37,15 @@ if [ ! -x .venv/bin/python ]; then
     missing+=(python3-venv)
   fi
 fi
+# The compiled KPI core needs the Python headers (Debian's python3-dev for its own python3).
+python=$(command -v python3.11 || command -v python3 || true)
+if [ -n "$python" ] && ! "$python" -c 'import os, sysconfig; assert os.path.exists(sysconfig.get_paths()["include"] + "/Python.h")' >/dev/null 2>&1; then
+  missing+=(python3-dev)
+fi
 
 if [ ${#missing[@]} -eq 0 ]; then
   echo "[deps] system packages present: redis-server prometheus prometheus-alertmanager java mvn" \
-    "chromium poppler-utils ${LIBRARIES[*]}"
+    "chromium poppler-utils gcc ${LIBRARIES[*]}"
   exit 0
 fi
 mapfile -t packages < <(printf '%s\n' "${missing[@]}" | sort -u)

@@ -19,6 +19,7 @@ from aiohttp import web
 from faust.web.exceptions import WebError
 from yarl import URL
 
+import kpi_core.transitions
 from kpi_core.periods import PERIOD_KINDS
 from streams.faust_compat import recovery_completed
 from streams.routing import partition_for
@@ -113,6 +114,7 @@ def register_views(worker: Worker) -> None:
         return view.json(
             {
                 "ready": worker.ready(),
+                "core": _core(),
                 "applied": metrics.applied._value.get(),
                 "duplicates": metrics.duplicates._value.get(),
                 "owned_partitions": sorted(store.partitions()) if hasattr(store, "partitions") else [],
@@ -121,6 +123,14 @@ def register_views(worker: Worker) -> None:
                     "polled": worker.ingest.stats.polled,
                     "routed": worker.ingest.stats.routed,
                     "rejected": worker.ingest.stats.rejected,
+                },
+                # The customer side has caught up when it handled every fact routed to it and the
+                # rep side received every summary it sent (the same counters as /metrics).
+                "customers": {
+                    "facts_routed": metrics.customer_routed._value.get(),
+                    "facts_handled": metrics.customer_facts._value.get(),
+                    "summaries_sent": metrics.customer_summaries._value.get(),
+                    "summaries_received": metrics.customer_summaries_received._value.get(),
                 },
             }
         )
@@ -224,3 +234,8 @@ async def _forward(worker: Worker, owner: str, view: Any, request: Any) -> Any:
     except (TimeoutError, aiohttp.ClientError) as exc:
         log.warning("forwarding a KPI request to %s failed: %s", owner, type(exc).__name__)
         return view.json({"error": "the worker owning this rep did not answer; retry"}, status=502)
+
+
+def _core() -> str:
+    """`compiled` when kpi_core's hot modules are the mypyc build (kpi_monitor.compiled_core)."""
+    return "python" if str(kpi_core.transitions.__file__).endswith(".py") else "compiled"

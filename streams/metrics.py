@@ -15,6 +15,7 @@ from prometheus_client import (
     generate_latest,
 )
 
+from kpi_core.aggregates import SLOTS as AGG_SLOTS
 from kpi_core.aggregates import Agg, Slot
 from kpi_core.catalogue import ADDITIVE, DERIVED, SNAPSHOT, Kpi, Shape, Surface, kpi, on
 from kpi_core.engine import KpiEngine
@@ -182,7 +183,7 @@ def owner_labels(state: RepState) -> tuple[tuple[tuple[str, str], ...], Scope]:
     return (("rep", ""), ("team", ""), ("region", "")), scope
 
 
-LABELLED = tuple(slot for slot in Agg.SLOTS if slot.labelled)
+LABELLED = tuple(slot for slot in AGG_SLOTS if slot.labelled)
 
 
 def slot_label(slot: Slot) -> str:

@@ -29,6 +29,9 @@ class Settings(BaseSettings):
     web_host: str = "127.0.0.1"
     web_port: int = Field(default=6066, ge=1, le=65535)
     clock: Literal["wall", "event"] = "wall"
+    # Which KPI core the process runs: read by the `kpi-monitor` command at start, before anything
+    # imports kpi_core (kpi_monitor/compiled_core.py); listed here so it is checked and documented.
+    core: Literal["auto", "compiled", "python"] = "auto"
     rules: Path = Path("kpi_rules/rules.yaml")
     data_dir: Path = Path(".kpi-worker")
     batch_max_events: int = Field(default=5000, ge=1, le=100_000)

@@ -19,6 +19,7 @@ from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
+from kpi_core.aggregates import SLOTS as AGG_SLOTS
 from kpi_core.aggregates import Agg, Slot
 from kpi_core.catalogue import KpiKind
 from kpi_core.derived import number
@@ -29,7 +30,7 @@ from kpi_monitor.reporting.prometheus import Prometheus, PrometheusError, Sample
 from kpi_rules.models import Rules
 
 LEVELS: tuple[str, ...] = ("rep", "team", "region", "company")
-SLOTS: dict[str, Slot] = {slot.component: slot for slot in Agg.SLOTS}
+SLOTS: dict[str, Slot] = {slot.component: slot for slot in AGG_SLOTS}
 ELAPSED = "company:sales_period_elapsed_ratio:max"
 LABEL_OF = {"revenue_by_channel": "channel", "leads_by_channel": "channel"}
 BEFORE_END = timedelta(minutes=1)  # how long before a period's end its last view is read
