@@ -30,9 +30,12 @@ from streams.integrity.wiring import Integrity, attach_integrity
 from streams.metrics import KpiMetrics, SalesExposition
 from streams.processor import BatchProcessor, PartitionedStates, PartitionStore
 from streams.routing import encode_summaries, summaries_by_partition
+from streams.sequence import OffsetSequence
 from streams.settings import Settings
 
 log = logging.getLogger(__name__)
+
+HOLE_CHECK_INTERVAL_S = 5.0  # a partition standing still two checks in a row is read again
 TABLE_NAME = "kpi_state"
 CUSTOMER_TABLE_NAME = "kpi_customers"  # the customer side's states (issue 12), keyed by customer
 DEFAULT_EXPORT_PERIODS: tuple[str, ...] = ("day", "week", "month", "quarter", "year")
@@ -146,6 +149,9 @@ def create_app(settings: Settings, rules: Rules, registry: CollectorRegistry | N
     )
     ingest = IngestService(settings, rules, metrics, loop=None, beacon=None)
     worker = Worker(app, settings, rules, engine, metrics, registry, ingest, table, customer_table)
+    # The next offset each partition of the two internal topics may apply (see streams.sequence).
+    rep_sequence = OffsetSequence()
+    customer_sequence = OffsetSequence()
 
     def customer_processor() -> CustomerProcessor:
         if worker.customer_processor is None:
@@ -155,6 +161,7 @@ def create_app(settings: Settings, rules: Rules, registry: CollectorRegistry | N
                 lambda p: TP(settings.customer_topic, p),
                 lambda: int(getattr(app, "consumer_generation_id", 0) or 0),
                 settings.partitions,
+                sequence=customer_sequence,
             )
         return worker.customer_processor
 
@@ -164,7 +171,11 @@ def create_app(settings: Settings, rules: Rules, registry: CollectorRegistry | N
             worker.states.churn_after = engine.churn_after
             worker.states.clock_now = engine.clock.now
             worker.processor = BatchProcessor(
-                engine, worker.states, metrics, lambda p: TP(settings.routed_topic, p)
+                engine,
+                worker.states,
+                metrics,
+                lambda p: TP(settings.routed_topic, p),
+                sequence=rep_sequence,
             )
         return worker.states
 
@@ -185,7 +196,25 @@ def create_app(settings: Settings, rules: Rules, registry: CollectorRegistry | N
         engine,
         reset,
         customers=(lambda: cast(ResumableStore, customer_table.data), reset_customers),
+        on_planned=rep_sequence.planned,
+        on_customers_planned=customer_sequence.planned,
     )
+
+    async def resume_in_turn(topic: str, sequence: OffsetSequence, sent_back: dict[int, int]) -> None:
+        # Messages past the next offset were set aside (not acknowledged as applied anywhere
+        # but in Faust's ack): send the consumer back to the next one, once per hole.
+        for partition, offset in sent_back.items():
+            metrics.out_of_turn.labels(topic).inc()
+            if sequence.seek_due(partition, offset):
+                log.warning(
+                    "%s partition %s: a message past offset %s was delivered first; reading "
+                    "again from %s",
+                    topic,
+                    partition,
+                    offset,
+                    offset,
+                )
+                await app.consumer.seek_wait({TP(topic, partition): offset})
     worker.sales = SalesExposition(
         engine,
         lambda: states().current(engine.clock.now()),
@@ -236,6 +265,13 @@ def create_app(settings: Settings, rules: Rules, registry: CollectorRegistry | N
                 for delivery in sent:
                     await delivery  # in Kafka before the batch counts as done
                 await _flush_until_written(worker, partitions)
+            sent_back = {
+                e.message.partition: r.resume_at
+                for e, r in zip(events, results, strict=True)
+                if r.resume_at is not None
+            }
+            if sent_back:
+                await resume_in_turn(settings.routed_topic, rep_sequence, sent_back)
             for result in results:
                 if not result.skipped:
                     metrics.customer_summaries_received.inc(result.summaries)
@@ -269,11 +305,20 @@ def create_app(settings: Settings, rules: Rules, registry: CollectorRegistry | N
                         await delivery
                     metrics.customer_summaries.inc(len(items))
                 await _flush_until_written(worker, processor.stage(), customer_table.data)
+            sent_back = {
+                e.message.partition: r.resume_at
+                for e, r in zip(events, results, strict=True)
+                if r.resume_at is not None
+            }
+            if sent_back:
+                await resume_in_turn(settings.customer_topic, customer_sequence, sent_back)
             for result in results:
                 if not result.skipped:
                     metrics.customer_facts.inc(result.facts)
 
     async def _on_revoked(sender: Any, revoked: set[TP], **kwargs: Any) -> None:
+        rep_sequence.forget({tp.partition for tp in revoked if tp.topic == settings.routed_topic})
+        customer_sequence.forget({tp.partition for tp in revoked if tp.topic == settings.customer_topic})
         if worker.states is not None:
             worker.states.release({tp.partition for tp in revoked if tp.topic == settings.routed_topic})
         if worker.customer_processor is not None:
@@ -283,6 +328,11 @@ def create_app(settings: Settings, rules: Rules, registry: CollectorRegistry | N
 
     async def _on_assigned(sender: Any, assigned: set[TP], **kwargs: Any) -> None:
         owned = {tp.partition for tp in assigned if tp.topic == settings.routed_topic}
+        rep_sequence.forget(set(rep_sequence.starts) - owned)
+        customer_sequence.forget(
+            set(customer_sequence.starts)
+            - {tp.partition for tp in assigned if tp.topic == settings.customer_topic}
+        )
         metrics.owned_partitions.set(len(owned))
         if worker.states is not None:
             worker.states.release(set(worker.states.partitions) - owned)
@@ -295,6 +345,34 @@ def create_app(settings: Settings, rules: Rules, registry: CollectorRegistry | N
     # Faust's signal types expect a `signal` keyword these handlers take through **kwargs.
     app.on_partitions_revoked.connect(cast(Any, _on_revoked))
     app.on_partitions_assigned.connect(cast(Any, _on_assigned))
+
+    @app.timer(interval=HOLE_CHECK_INTERVAL_S)
+    async def _read_holes_again() -> None:
+        # A message lost at the end of a burst has no later one to reveal it (streams.sequence).
+        sides = (
+            (settings.routed_topic, rep_sequence, cast(PartitionStore, table.data)),
+            (settings.customer_topic, customer_sequence, cast(PartitionStore, customer_table.data)),
+        )
+        for topic, sequence, store in sides:
+            for partition in sorted(sequence.starts):
+                tp = TP(topic, partition)
+                try:
+                    highwater = app.consumer.highwater(tp)
+                except Exception:  # not assigned any more (a rebalance under way)
+                    continue
+                offset = sequence.stalled(partition, store.persisted_offset(tp), highwater)
+                if offset is not None:
+                    metrics.out_of_turn.labels(topic).inc()
+                    log.warning(
+                        "%s partition %s: idle at offset %s with messages up to %s in Kafka; "
+                        "reading again from %s",
+                        topic,
+                        partition,
+                        offset,
+                        highwater,
+                        offset,
+                    )
+                    await app.consumer.seek_wait({tp: offset})
 
     @app.timer(interval=settings.metrics_interval_s)
     async def _refresh_gauges() -> None:

@@ -30,6 +30,7 @@ from kpi_core.engine import KpiEngine, apply_customer_batch
 from kpi_core.events import Event, Rejection, decode_event
 from streams.processor import PartitionStore
 from streams.routing import decode_batch, decode_resend, is_resend, partition_for
+from streams.sequence import OffsetSequence, Verdict
 
 EPOCH_KEY = b"\x00epoch"  # per customer partition; no customer key starts with a NUL
 
@@ -38,7 +39,8 @@ EPOCH_KEY = b"\x00epoch"  # per customer partition; no customer key starts with 
 class CustomerResult:
     summaries: list[tuple[str, CustomerSummary]] = field(default_factory=list)
     facts: int = 0  # routed facts in the message (applied, already known, or not kept)
-    skipped: bool = False
+    skipped: bool = False  # already applied, or out of turn (not applied)
+    resume_at: int | None = None  # out of turn: the offset the consumer must go back to
 
 
 class PartitionedCustomers:
@@ -81,7 +83,9 @@ class CustomerProcessor:
         generation: Callable[[], int],
         partitions_count: int = 1,
         prune_every_s: float = 60.0,
+        sequence: OffsetSequence | None = None,
     ) -> None:
+        self.sequence = sequence if sequence is not None else OffsetSequence(strict=False)
         self.partitions_count = partitions_count  # of the rep side's routed topic
         self.engine = engine
         self.customers = customers
@@ -116,8 +120,11 @@ class CustomerProcessor:
         applied = self._unstaged_offsets.get(partition)
         if applied is None:
             applied = self.customers.store.persisted_offset(self.offset_tp(partition))
-        if applied is not None and offset <= applied:
+        verdict = self.sequence.judge(partition, offset, applied)
+        if verdict is not Verdict.APPLY:
             result.skipped = True
+            if verdict is Verdict.OUT_OF_TURN:
+                result.resume_at = self.sequence.expected(partition, applied)
             return result
         if is_resend(value):
             return self._resend(partition, offset, decode_resend(value), result)

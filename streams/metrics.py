@@ -212,6 +212,13 @@ class KpiMetrics:
         self.duplicates = Counter(
             "kpi_events_duplicate", "Events ignored as repeats of an event_id", registry=registry
         )
+        self.out_of_turn = Counter(
+            "kpi_routed_out_of_turn",
+            "Internal-topic messages delivered past the next offset to apply (set aside; the "
+            "consumer is sent back), by topic",
+            ["topic"],
+            registry=registry,
+        )
         self.tombstones = Counter(
             "kpi_tombstones", "Null-value messages skipped (compaction deletes)", registry=registry
         )

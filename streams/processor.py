@@ -19,6 +19,7 @@ from kpi_core.events import Event, Rejection, decode_event
 from kpi_core.state import RepState
 from streams.metrics import KpiMetrics
 from streams.routing import Routed, decode_batch, decode_summaries, is_summaries
+from streams.sequence import OffsetSequence, Verdict
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +51,8 @@ class BatchResult:
     applied: int = 0
     duplicates: int = 0
     summaries: int = 0  # customer summaries received (applied, or older than the kept one)
-    skipped: bool = False
+    skipped: bool = False  # already applied, or out of turn (not applied)
+    resume_at: int | None = None  # out of turn: the offset the consumer must go back to
     dead: list[DeadLetter] = field(default_factory=list)
 
 
@@ -175,12 +177,14 @@ class BatchProcessor:
         metrics: KpiMetrics,
         offset_tp: Any,
         prune_every_s: float = 60.0,
+        sequence: OffsetSequence | None = None,
     ) -> None:
         self.engine = engine
         self.states = states
         self.metrics = metrics
         self.offset_tp = offset_tp  # callable partition -> TopicPartition of the routed topic
         self.prune_every_s = prune_every_s
+        self.sequence = sequence if sequence is not None else OffsetSequence(strict=False)
         self._last_prune: dict[int, float] = {}
         # Applied but not yet staged in the store: the changed states and the newest applied
         # offset per partition (see `stage`).
@@ -188,7 +192,8 @@ class BatchProcessor:
         self._unstaged_offsets: dict[int, int] = {}
 
     def apply_batch(self, partition: int, offset: int, value: bytes, stage: bool = True) -> BatchResult:
-        """Apply one routed message; skipped when its offset is already applied.
+        """Apply one routed message if it is the partition's next one (`streams.sequence`);
+        skipped when already applied, set aside (with where to resume) when out of turn.
 
         With `stage=False` the changes stay in memory until `stage()`: several messages then cost
         one encoding of each part they changed, not one per message."""
@@ -197,8 +202,11 @@ class BatchProcessor:
         applied = self._unstaged_offsets.get(partition)
         if applied is None:
             applied = self.states.store.persisted_offset(tp)
-        if applied is not None and offset <= applied:
+        verdict = self.sequence.judge(partition, offset, applied)
+        if verdict is not Verdict.APPLY:
             result.skipped = True
+            if verdict is Verdict.OUT_OF_TURN:
+                result.resume_at = self.sequence.expected(partition, applied)
             return result
         reps = self.states.reps(partition)
         if is_summaries(value):  # from the customer side: what customers add to these reps

@@ -56,11 +56,15 @@ class ResumeFromStore:
         routed_topic: str,
         on_reset: Callable[[set[int]], None],
         on_rebuild: Callable[[set[int]], None],
+        on_planned: Callable[[dict[int, int]], None] | None = None,
     ) -> None:
         self.store = store
         self.routed_topic = routed_topic
         self.on_reset = on_reset  # the decoded states of these partitions are stale
         self.on_rebuild = on_rebuild  # these partitions need the input topics read again
+        # partition -> first offset to apply: the processor applies a partition only once planned
+        # (`streams.sequence`), as Faust lets messages flow before and while this hook runs
+        self.on_planned = on_planned
         self.last_plans: dict[int, ResumePlan] = {}
 
     async def __call__(self, consumer: Any) -> None:
@@ -115,6 +119,13 @@ class ResumeFromStore:
                 self.routed_topic,
                 {tp.partition: offset for tp, offset in seeks.items()},
             )
+        if self.on_planned is not None:
+            # Planned first, then every partition sought to its start: a message delivered
+            # before the plan was set aside by the processor and comes again; one delivered
+            # between the two is judged by the plan.
+            self.on_planned({tp.partition: self.last_plans[tp.partition].start for tp in tps})
+            await consumer.seek_wait({tp: self.last_plans[tp.partition].start for tp in tps})
+        elif seeks:
             await consumer.seek_wait(seeks)
         rebuild = {tp.partition for tp in tps if REBUILD in store.meta(tp.partition)}
         if rebuild:

@@ -145,6 +145,8 @@ def attach_integrity(
     engine: KpiEngine,
     on_reset: Callable[[set[int]], None],
     customers: tuple[Callable[[], ResumableStore], Callable[[set[int]], None]] | None = None,
+    on_planned: Callable[[dict[int, int]], None] | None = None,
+    on_customers_planned: Callable[[dict[int, int]], None] | None = None,
 ) -> Integrity:
     """Install the resume hooks and the rebuild services on ``app`` (before it starts): for the
     rep side and, with ``customers`` (its store and its reset), for the customer side.
@@ -159,7 +161,9 @@ def attach_integrity(
         settings, engine, store, after=resend if customers is not None else None
     )
     services: list[RebuildService] = [rebuild]
-    install_after_seek(app, ResumeFromStore(store, settings.routed_topic, on_reset, rebuild.request))
+    install_after_seek(
+        app, ResumeFromStore(store, settings.routed_topic, on_reset, rebuild.request, on_planned)
+    )
     customer_store: Callable[[], ResumableStore] | None = None
     customer_rebuild: RebuildService | None = None
     if customers is not None:
@@ -171,7 +175,11 @@ def attach_integrity(
         install_after_seek(
             app,
             ResumeFromStore(
-                customer_store, settings.customer_topic, customer_reset, customer_rebuild.request
+                customer_store,
+                settings.customer_topic,
+                customer_reset,
+                customer_rebuild.request,
+                on_customers_planned,
             ),
         )
 
