@@ -200,9 +200,16 @@ def create_app(settings: Settings, rules: Rules, registry: CollectorRegistry | N
         on_customers_planned=customer_sequence.planned,
     )
 
-    async def resume_in_turn(topic: str, sequence: OffsetSequence, sent_back: dict[int, int]) -> None:
-        # Messages past the next offset were set aside (not acknowledged as applied anywhere
-        # but in Faust's ack): send the consumer back to the next one, once per hole.
+    async def resume_in_turn(
+        topic: str, sequence: OffsetSequence, events: list[Any], results: list[Any]
+    ) -> None:
+        # Messages past the next offset were set aside (Faust acks them all the same): send the
+        # consumer back to the next one, once per hole.
+        sent_back = {
+            e.message.partition: r.resume_at
+            for e, r in zip(events, results, strict=True)
+            if r.resume_at is not None
+        }
         for partition, offset in sent_back.items():
             metrics.out_of_turn.labels(topic).inc()
             if sequence.seek_due(partition, offset):
@@ -265,13 +272,7 @@ def create_app(settings: Settings, rules: Rules, registry: CollectorRegistry | N
                 for delivery in sent:
                     await delivery  # in Kafka before the batch counts as done
                 await _flush_until_written(worker, partitions)
-            sent_back = {
-                e.message.partition: r.resume_at
-                for e, r in zip(events, results, strict=True)
-                if r.resume_at is not None
-            }
-            if sent_back:
-                await resume_in_turn(settings.routed_topic, rep_sequence, sent_back)
+            await resume_in_turn(settings.routed_topic, rep_sequence, events, results)
             for result in results:
                 if not result.skipped:
                     metrics.customer_summaries_received.inc(result.summaries)
@@ -305,13 +306,7 @@ def create_app(settings: Settings, rules: Rules, registry: CollectorRegistry | N
                         await delivery
                     metrics.customer_summaries.inc(len(items))
                 await _flush_until_written(worker, processor.stage(), customer_table.data)
-            sent_back = {
-                e.message.partition: r.resume_at
-                for e, r in zip(events, results, strict=True)
-                if r.resume_at is not None
-            }
-            if sent_back:
-                await resume_in_turn(settings.customer_topic, customer_sequence, sent_back)
+            await resume_in_turn(settings.customer_topic, customer_sequence, events, results)
             for result in results:
                 if not result.skipped:
                     metrics.customer_facts.inc(result.facts)

@@ -19,7 +19,6 @@ Exactness under kill -9 at any point:
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,7 +27,7 @@ from kpi_core.codec import decode_customer, encode_customer, split_store_key, st
 from kpi_core.customers import CustomerState, CustomerSummary, summaries
 from kpi_core.engine import KpiEngine, apply_customer_batch
 from kpi_core.events import Event, Rejection, decode_event
-from streams.processor import PartitionStore
+from streams.processor import OncePerPartition, PartitionStore
 from streams.routing import decode_batch, decode_resend, is_resend, partition_for
 from streams.sequence import OffsetSequence, Verdict
 
@@ -91,11 +90,10 @@ class CustomerProcessor:
         self.customers = customers
         self.offset_tp = offset_tp
         self.generation = generation
-        self.prune_every_s = prune_every_s
+        self._prune_due = OncePerPartition(prune_every_s)
         self._epochs: dict[int, int] = {}  # partition -> this owner's epoch
         self.new_epochs: set[int] = set()  # epochs chosen but not yet written to the store
         self._sequence = 0
-        self._last_prune: dict[int, float] = {}
         self._unstaged: dict[int, dict[str, CustomerState]] = {}
         self._forgotten: dict[int, set[str]] = {}
         self._unstaged_offsets: dict[int, int] = {}
@@ -181,10 +179,3 @@ class CustomerProcessor:
         self._forgotten.clear()
         self._unstaged_offsets.clear()
         return staged
-
-    def _prune_due(self, partition: int) -> bool:
-        now = time.monotonic()
-        if now - self._last_prune.get(partition, 0.0) < self.prune_every_s:
-            return False
-        self._last_prune[partition] = now
-        return True

@@ -56,6 +56,23 @@ class BatchResult:
     dead: list[DeadLetter] = field(default_factory=list)
 
 
+class OncePerPartition:
+    """True at most once every `every_s` seconds per partition: retention is enforced once a
+    minute per partition (it moves only at slot boundaries), not on every batch."""
+
+    def __init__(self, every_s: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.every_s = every_s
+        self.clock = clock
+        self._last: dict[int, float] = {}
+
+    def __call__(self, partition: int) -> bool:
+        now = self.clock()
+        if now - self._last.get(partition, 0.0) < self.every_s:
+            return False
+        self._last[partition] = now
+        return True
+
+
 class PartitionedStates:
     """Decoded rep states per owned partition, built from the store when a partition is first used."""
 
@@ -183,9 +200,8 @@ class BatchProcessor:
         self.states = states
         self.metrics = metrics
         self.offset_tp = offset_tp  # callable partition -> TopicPartition of the routed topic
-        self.prune_every_s = prune_every_s
+        self._prune_due = OncePerPartition(prune_every_s)
         self.sequence = sequence if sequence is not None else OffsetSequence(strict=False)
-        self._last_prune: dict[int, float] = {}
         # Applied but not yet staged in the store: the changed states and the newest applied
         # offset per partition (see `stage`).
         self._unstaged: dict[int, dict[str, RepState]] = {}
@@ -267,15 +283,6 @@ class BatchProcessor:
         self._unstaged.clear()
         self._unstaged_offsets.clear()
         return staged
-
-    def _prune_due(self, partition: int) -> bool:
-        """Retention is enforced once a minute per partition (it moves only at slot boundaries)."""
-        now = time.monotonic()
-        if now - self._last_prune.get(partition, 0.0) < self.prune_every_s:
-            return False
-        self._last_prune[partition] = now
-        return True
-
 
 def _dead(item: Routed, rejection: Rejection) -> DeadLetter:
     return DeadLetter(item.raw, rejection.reason, rejection.error, item.topic, item.partition, item.offset)
