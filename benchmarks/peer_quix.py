@@ -9,7 +9,7 @@ for each of the four contract topics, as the Quix docs' "Consuming Multiple Topi
 
     app.dataframe(app.topic(prefix + name))   values parsed by Quix's default JSON deserializer
                                               (orjson, as ours)
-      .group_by("rep_id")                     re-key by rep: a Quix-managed repartition topic,
+      .group_by(rep_key, name="rep_id")       re-key by rep: a Quix-managed repartition topic,
                                               produced to and consumed back, as our worker
                                               repartitions by rep through Kafka
       .update(apply_event, stateful=True)     RocksDB state (Quix's default store) with its default
@@ -220,6 +220,13 @@ def apply_event(event: dict[str, Any], state: Any, rules: MonthRules) -> None:
     state.set(key, kpis)
 
 
+def rep_key(event: dict[str, Any]) -> str:
+    """The repartition key: the rep, or "" for the events without one (team, region and company
+    targets, company spend), which are read and counted but keep no month figures here."""
+    rep = event.get("rep_id")
+    return rep if isinstance(rep, str) else ""
+
+
 def build_app(
     bootstrap: str,
     prefix: str,
@@ -254,7 +261,7 @@ def build_app(
     # ("Consuming Multiple Topics"); each has its own repartition topic and state store.
     for suffix in TOPIC_SUFFIXES:
         sdf = app.dataframe(app.topic(prefix + suffix))
-        sdf = sdf.group_by("rep_id")
+        sdf = sdf.group_by(rep_key, name="rep_id")
         sdf.update(count_and_apply, stateful=True)
     return app
 

@@ -12,6 +12,7 @@ from typing import Any
 
 import orjson
 
+from kpi_rules.vocabulary import COMPACTED_TOPICS, INPUT_TOPICS
 from tests.integration.workers import (
     DedicatedRedis,
     Deployment,
@@ -237,13 +238,14 @@ def test_state_the_input_cannot_rebuild_is_reported_incomplete(kafka_bootstrap: 
         worker.stop()
         delete_records(deployment, f"{deployment.name}.events-by-rep")
         delete_records(deployment, f"{deployment.name}.events-by-customer")  # internal too
-        for name in ("deals", "visits", "quotes"):  # targets is compacted: Kafka deletes by key there
-            delete_records(deployment, deployment.topic(name), keep_from=0.5)
+        for topic in INPUT_TOPICS:  # targets is compacted: Kafka deletes by key there
+            if topic not in COMPACTED_TOPICS:
+                delete_records(deployment, deployment.topic(topic), keep_from=0.5)
         redis.flushall()
         left = [
             record.value
-            for name in ("deals", "visits", "quotes", "targets")
-            for record in consume_topic(deployment, name)
+            for topic in INPUT_TOPICS
+            for record in consume_topic(deployment, topic)
             if record.value is not None
         ]
         remaining = write_lines(tmp_path / "remaining.jsonl", left)
