@@ -25,6 +25,8 @@ class ThroughputParams:
     peer_timeout_s: float = 1200.0
     # KPI_CORE of each worker measured (a worker of its own per core, same input topics).
     cores: list[str] = field(default_factory=lambda: ["auto", "python"])
+    # Also time a worker of the first core with KPI_CUSTOMER_SIDE=false: the customer side's price.
+    without_customers: bool = False
     timeout_s: float = 1200.0
 
 
@@ -98,6 +100,12 @@ def run(ctx: Any, params: ThroughputParams) -> ThroughputResult:
             figure = _worker(ctx, deployment, total, core, params.timeout_s)
             figures.append(figure)
             say(f"throughput: worker ({core}) {num(figure.events_per_s)} events/s; {figure.note}")
+        if params.without_customers:
+            core = params.cores[0]
+            say(f"throughput: (b') kpi-monitor worker, KPI_CORE={core}, KPI_CUSTOMER_SIDE=false")
+            figure = _worker(ctx, deployment, total, core, params.timeout_s, customer_side=False)
+            figures.append(figure)
+            say(f"throughput: worker ({core}, no customer side) {num(figure.events_per_s)} events/s")
 
         say("throughput: (c) Quix Streams peer")
         peer = _peer(ctx.bootstrap, deployment.prefix, total, ctx.workdir, params.peer_timeout_s)
@@ -108,17 +116,23 @@ def run(ctx: Any, params: ThroughputParams) -> ThroughputResult:
         deployment.cleanup(ctx.keep_data)  # the peer's topics too: they are named after the inputs
 
 
-def _worker(ctx: Any, inputs: Deployment, total: int, core: str, timeout: float) -> Figure:
+def _worker(
+    ctx: Any, inputs: Deployment, total: int, core: str, timeout: float, *, customer_side: bool = True
+) -> Figure:
     """A worker of its own app id (KPI_CORE=`core`) on the input topics of `inputs`: events/s from
     its first poll until every event is applied AND the customer side has settled (every fact
-    routed to it handled, every summary it sent received by the rep side)."""
+    routed to it handled, every summary it sent received by the rep side; at once without it)."""
     deployment = Deployment(
         ctx.bootstrap,
         ctx.redis_url,
         ctx.workdir,
         partitions=inputs.partitions,
         name=unique_name("tpw", ctx.token),
-        extra_env={"KPI_TOPIC_PREFIX": inputs.prefix, "KPI_CORE": core},
+        extra_env={
+            "KPI_TOPIC_PREFIX": inputs.prefix,
+            "KPI_CORE": core,
+            "KPI_CUSTOMER_SIDE": "true" if customer_side else "false",
+        },
     )
     worker = deployment.start_worker()
     try:
@@ -141,8 +155,13 @@ def _worker(ctx: Any, inputs: Deployment, total: int, core: str, timeout: float)
             f"({total / applied_s:,.0f}/s), customer side settled after {seconds:.2f} s; "
             f"VmRSS {num(rss)} MiB at the end"
         )
+        what = (
+            "ingest, every KPI, customers, Redis store"
+            if customer_side
+            else "KPI_CUSTOMER_SIDE=false: ingest, every rep KPI, no customer KPIs, Redis store"
+        )
         return Figure(
-            f"kpi-monitor worker, KPI_CORE={core} (ingest, every KPI, customers, Redis store)",
+            f"kpi-monitor worker, KPI_CORE={core} ({what})",
             total / seconds,
             seconds,
             total,
@@ -194,7 +213,13 @@ def render(result: ThroughputResult) -> str:
         "batch with its offset); timed from its first poll until `/status` counts every event "
         "AND the customer side has settled (its facts handled, its summaries received by the rep "
         "side).\n"
-        "- (c) `benchmarks.peer_quix`: a plain Quix Streams application keeping the per-rep "
+        + (
+            "- (b') the same worker with `KPI_CUSTOMER_SIDE=false` (no routing to the customer side, "
+            "the customer KPIs stay 0): what the customer side costs, in the same run.\n"
+            if p.without_customers
+            else ""
+        )
+        + "- (c) `benchmarks.peer_quix`: a plain Quix Streams application keeping the per-rep "
         "monthly counts and revenue only (see its docstring for what it leaves out), timed by itself "
         "from its first processed message to the last.\n"
     )

@@ -91,6 +91,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "(auto = compiled when built; python = the reference); default auto,python for "
         "throughput and auto for latency",
     )
+    parser.add_argument(
+        "--without-customers",
+        action="store_true",
+        help="throughput: also time a worker of the first core with KPI_CUSTOMER_SIDE=false",
+    )
     parser.add_argument("--latency-warmup", type=float, default=None, help="latency: warm-up s per rate (10)")
     parser.add_argument(
         "--latency-measure", type=float, default=None, help="latency: measured s per rate (45)"
@@ -139,6 +144,7 @@ def plans(args: argparse.Namespace) -> dict[str, Any]:
     if args.cores:
         cores = [c.strip() for c in args.cores.split(",") if c.strip()]
         throughput.cores = latency.cores = cores
+    throughput.without_customers = args.without_customers
     if args.latency_warmup is not None:
         latency.warmup_s = args.latency_warmup
     if args.latency_measure is not None:

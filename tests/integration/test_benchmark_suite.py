@@ -38,7 +38,7 @@ def test_quick_suite_writes_every_section(kafka_bootstrap: str, redis_url: str, 
     result = subprocess.run(
         [
             sys.executable, "-m", "benchmarks.suite", "--quick", "--output", str(output),
-            "--bootstrap", kafka_bootstrap, "--redis", redis_url,
+            "--bootstrap", kafka_bootstrap, "--redis", redis_url, "--without-customers",
         ],
         cwd=REPO,
         capture_output=True,
@@ -67,6 +67,10 @@ def test_quick_suite_writes_every_section(kafka_bootstrap: str, redis_url: str, 
             if i not in ratio_columns and i > 0
         ]
         assert sum(1 for f in figures if NUMBER.match(f)) >= 2, f"{name}: no numeric figures in {rows}"
+    # The customer side's price: a worker without it, timed in the same run as the others.
+    _, rows = _table(_section(text, "throughput"))
+    without = [row for row in rows if "KPI_CUSTOMER_SIDE=false" in row[0]]
+    assert len(without) == 1 and NUMBER.match(_first_number(without[0][1])), rows
     csv = (tmp_path / "soak-memory.csv").read_text().splitlines()
     assert csv[0].startswith("t_s,worker_rss_mib,redis_used_memory_mib") and len(csv) >= 5
 
