@@ -369,8 +369,10 @@ def hours_before(now: datetime, hours: float) -> datetime:
 
 
 # ------------------------------------------------------------------------------ hypothesis
-# Generated CRM event sets: several reps, deal funnels (in any event-time order), visits, quotes
-# and targets, all inside the default retention at FIXED and before it (never `future`).
+# Generated CRM event sets: several reps, deal funnels (in any event-time order, won deals with or
+# without a cost, for a few customers), visits, quotes, surveys, leads, rep and team spend, and
+# targets of every metric for reps, teams, the region and the company, all inside the default
+# retention at FIXED and before it (never `future`).
 
 REPS = ("rep-a", "rep-b", "rep-c")
 TEAMS = ("north", "south")
@@ -382,6 +384,16 @@ times = st.integers(min_value=0, max_value=80 * 24 - 1).map(
     lambda h: (_ORIGIN + timedelta(hours=h)).isoformat()
 )
 amounts = st.integers(min_value=0, max_value=500_000).map(lambda c: f"{c // 100}.{c % 100:02d}")
+CUSTOMERS = ("cust-1", "cust-2", "cust-3", "cust-4")
+METRICS = ("revenue", "gross_margin", "visits", "deals_won", "new_customers")
+MONEY_METRIC_NAMES = ("revenue", "gross_margin")
+# Target periods inside the default retention: months and quarters split a year and a quarter.
+TARGET_PERIODS = (
+    ("month", "2026-10-01"),
+    ("month", "2026-11-01"),
+    ("quarter", "2026-10-01"),
+    ("year", "2026-01-01"),
+)
 
 
 @st.composite
@@ -427,6 +439,8 @@ def deal_events(draw: st.DrawFn, rep: str, deal: str) -> list[dict[str, Any]]:
                 amount=draw(amounts),
                 channel=draw(st.none() | st.sampled_from(CHANNELS)),
                 deal_created_at=draw(st.none() | times),
+                customer=draw(st.sampled_from(CUSTOMERS)),
+                cost=draw(st.none() | amounts),
                 **kw,
             )
         )
@@ -450,10 +464,85 @@ def event_sets(draw: st.DrawFn) -> list[dict[str, Any]]:
             st.sampled_from([("month", "2026-10-01"), ("month", "2026-11-01"), ("quarter", "2026-10-01")])
         )
         events.append(target(draw(times), kind, start, draw(amounts), rep))
+    events.extend(draw(issue13_events()))
     # Event ids must be unique in a generated set; make them so whatever the builders drew.
     for n, event in enumerate(events):
         event["event_id"] = f"e{n:04d}"
     return events
+
+
+@st.composite
+def target_events(draw: st.DrawFn) -> list[dict[str, Any]]:
+    """Targets of any metric (money with a currency, counts whole) for reps, teams, the region
+    `emea` (where every generated rep is) and the company; several revisions of one may occur."""
+    out: list[dict[str, Any]] = []
+    for _ in range(draw(st.integers(0, 6))):
+        metric = draw(st.sampled_from(METRICS))
+        kind, start = draw(st.sampled_from(TARGET_PERIODS))
+        money_ = metric in MONEY_METRIC_NAMES
+        amount = draw(amounts) if money_ else str(draw(st.integers(0, 60)))
+        scope = draw(st.sampled_from(("rep", "team", "region", "company")))
+        team = draw(st.sampled_from(TEAMS))
+        out.append(
+            target(
+                draw(times),
+                kind,
+                start,
+                amount,
+                draw(st.sampled_from(REPS)) if scope == "rep" else None,
+                currency=BASE if money_ else None,
+                metric=metric,
+                scope=scope,
+                team=team if scope in ("rep", "team") else None,
+                region="emea" if scope in ("rep", "team", "region") else None,
+            )
+        )
+    return out
+
+
+@st.composite
+def issue13_events(draw: st.DrawFn) -> list[dict[str, Any]]:
+    """Surveys (a response may be re-sent under a new event id), leads, rep and team spend, and
+    targets by scope and metric."""
+    out: list[dict[str, Any]] = []
+    surveys: list[dict[str, Any]] = []
+    for n in range(draw(st.integers(0, 6))):
+        kind = draw(st.sampled_from(("csat", "nps")))
+        surveys.append(
+            survey(
+                draw(times),
+                kind,
+                draw(st.integers(1, 5) if kind == "csat" else st.integers(0, 10)),
+                draw(st.sampled_from(REPS)),
+                survey_id=f"s-{n}",
+                customer=draw(st.sampled_from(CUSTOMERS)),
+                team=draw(st.sampled_from(TEAMS)),
+            )
+        )
+    # A CRM re-sending a response: the same answer under a new event id (given by event_sets).
+    resent = [dict(e) for e in surveys if draw(st.booleans())] if surveys else []
+    out.extend(surveys + resent)
+    for _ in range(draw(st.integers(0, 5))):
+        out.append(
+            lead(
+                draw(times),
+                draw(st.sampled_from(REPS)),
+                channel=draw(st.sampled_from(CHANNELS)),
+                team=draw(st.sampled_from(TEAMS)),
+            )
+        )
+    for _ in range(draw(st.integers(0, 4))):
+        out.append(
+            spend(
+                draw(times),
+                draw(amounts),
+                draw(st.sampled_from(("marketing", "sales"))),
+                draw(st.none() | st.sampled_from(REPS)),  # None: the team's spend
+                team=draw(st.sampled_from(TEAMS)),
+            )
+        )
+    out.extend(draw(target_events()))
+    return out
 
 
 __all__: Sequence[str] = [

@@ -18,6 +18,7 @@ from kpi_core.clock import KpiClock
 from kpi_core.codec import decode_parts, encode_all, encode_part, split_store_key, store_key
 from kpi_core.engine import KpiEngine, replay
 from kpi_core.events import decode_obj
+from kpi_core.owners import owner_key
 from kpi_core.periods import PERIOD_KINDS
 from kpi_core.report import report_document
 from kpi_core.state import RepState
@@ -95,7 +96,8 @@ def test_saving_only_touched_parts_reproduces_the_live_state(
         ctx = engine.context()
         for event in events[lo:hi]:
             decoded = decode_obj(event, rules)
-            state = live.setdefault(decoded.rep_id, RepState(rep_id=decoded.rep_id))
+            key = owner_key(decoded)  # a team's spend or a scope's target: the scope's state
+            state = live.setdefault(key, RepState(rep_id=key))
             engine.apply(state, decoded, ctx)  # generated events are never rejected
         if prune:
             # The wall clock moves on: remembered ids expire and their parts are deleted.

@@ -55,8 +55,63 @@ COUNTS = (
     "quotes_sent",
     "cycle_seconds_count",
     "first_response_seconds_count",
+    "leads",
+    "csat_responses",
+    "csat_satisfied",
+    "nps_responses",
+    "nps_promoters",
+    "nps_detractors",
+    "new_customers",
+    "buying_customers",
+    "returning_customers",
+    "reactivated_customers",
+    "churned_customers",
+    "active_customers_start",
+    "retained_customers",
 )
 SUMS = ("cycle_seconds_sum", "first_response_seconds_sum")
+MONEY = ("revenue", "gross_margin", "costed_revenue", "spend_marketing", "spend_sales")
+SPEND = ("spend_marketing", "spend_sales")
+
+
+def _pct(numerator: Any, denominator: Any, scale: int = 100) -> float | None:
+    return number(ratio(Decimal(numerator), Decimal(denominator), scale))
+
+
+def _cash(numerator: Decimal, denominator: Any) -> str | None:
+    value = ratio(numerator, Decimal(denominator))
+    return None if value is None else money(value.quantize(CENTS))
+
+
+def assert_ratios_of_sums(row: dict[str, Any]) -> None:
+    """The issue-13 and customer ratios of a row are ratios of its (summed) components."""
+    d = row["derived"]
+    cash = {name: Decimal(row[name]) for name in MONEY}
+    assert d["gross_margin_pct"] == _pct(cash["gross_margin"], cash["costed_revenue"])
+    assert d["cost_coverage_pct"] == _pct(cash["costed_revenue"], cash["revenue"])
+    assert d["cost_per_lead"] == _cash(cash["spend_marketing"], row["leads"])
+    assert d["lead_to_deal_pct"] == _pct(row["deals_created"], row["leads"])
+    assert d["cost_of_sales_pct"] == _pct(cash["spend_sales"], cash["revenue"])
+    assert d["cac"] == _cash(cash["spend_marketing"] + cash["spend_sales"], row["new_customers"])
+    assert d["csat_pct"] == _pct(row["csat_satisfied"], row["csat_responses"])
+    assert d["nps"] == _pct(row["nps_promoters"] - row["nps_detractors"], row["nps_responses"])
+    assert d["retention_pct"] == _pct(row["retained_customers"], row["active_customers_start"])
+    assert d["repurchase_pct"] == _pct(row["returning_customers"], row["buying_customers"])
+    targets = row["metric_target"]
+    actual = {
+        "revenue": cash["revenue"],
+        "gross_margin": cash["gross_margin"],
+        "visits": row["visits"],
+        "deals_won": row["deals_won"],
+        "new_customers": row["new_customers"],
+    }
+    expected = {m: _pct(actual[m], Decimal(t)) for m, t in targets.items()} if targets else None
+    assert d["attainment_by_metric_pct"] == expected, (targets, actual)
+
+
+def _merge_reps(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every rep's events as one rep's; team spend and scope targets (no rep_id) unchanged."""
+    return [{**e, "rep_id": "everyone"} if "rep_id" in e else e for e in events]
 
 
 def _by_period(doc: dict[str, Any]) -> dict[tuple[str, str], list[dict[str, Any]]]:
@@ -70,8 +125,7 @@ def _by_period(doc: dict[str, Any]) -> dict[tuple[str, str], list[dict[str, Any]
 @given(events=f.event_sets())
 def test_sum_over_reps_equals_the_whole_set_as_one_rep(events: list[dict[str, Any]]) -> None:
     per_rep = f.report(events)
-    merged_events = [{**e, "rep_id": "everyone"} for e in events]
-    merged = f.report(merged_events)
+    merged = f.report(_merge_reps(events))
     reps = _by_period(per_rep)
     whole = _by_period(merged)
     assert set(reps) <= set(whole)  # a period with data (or a target) for a rep has it for all
@@ -81,8 +135,15 @@ def test_sum_over_reps_equals_the_whole_set_as_one_rep(events: list[dict[str, An
             assert group_row[name] == sum(r[name] for r in rows), (key, name)
         for name in SUMS:
             assert group_row[name] == sum(r[name] for r in rows), (key, name)
-        revenue = sum((Decimal(r["revenue"]) for r in rows), Decimal(0))
-        assert Decimal(group_row["revenue"]) == revenue, key
+        for name in MONEY:
+            total = sum((Decimal(r[name]) for r in rows), Decimal(0))
+            assert Decimal(group_row[name]) == total, (key, name)
+        revenue = Decimal(group_row["revenue"])
+        leads: dict[str, int] = defaultdict(int)
+        for r in rows:
+            for channel, count in r["leads_by_channel"].items():
+                leads[channel] += count
+        assert group_row["leads_by_channel"] == {c: n for c, n in sorted(leads.items()) if n}, key
         channels: dict[str, Decimal] = defaultdict(Decimal)
         for r in rows:
             for channel, amount in r["revenue_by_channel"].items():
@@ -99,6 +160,7 @@ def test_sum_over_reps_equals_the_whole_set_as_one_rep(events: list[dict[str, An
         assert d["visits_per_win"] == number(ratio(group_row["visits"], won))
         size = ratio(revenue, won)
         assert d["avg_deal_size"] == (None if size is None else money(size.quantize(CENTS)))
+        assert_ratios_of_sums(group_row)
     # The pipeline snapshot adds up too.
     for name in ("open_deals",):
         assert sum(p[name] for p in per_rep["pipeline"]) == sum(p[name] for p in merged["pipeline"])
@@ -197,3 +259,129 @@ def test_first_touch_is_found_whatever_the_arrival_order() -> None:
     assert f.row(natural, "day", "2026-11-11")["first_response_seconds_count"] == 1
     for order in ([*reversed(touches), created], [touches[1], created, touches[2], touches[0], touches[3]]):
         assert f.report(order) == natural
+
+
+# ------------------------------------------------------------- (e) reps add up to the scopes
+
+Key = tuple[str, str]  # (period, start)
+Own = dict[tuple[str, str, str, str, str], Decimal]  # (scope, name, metric, period, start) -> own
+
+
+def _num(value: Any) -> Decimal:
+    return Decimal(str(value))
+
+
+def _add(total: dict[str, Decimal], targets: dict[str, Any]) -> None:
+    for metric, amount in targets.items():
+        total[metric] = total.get(metric, Decimal(0)) + _num(amount)
+
+
+@PROPERTY
+@given(events=f.event_sets())
+def test_reps_add_up_to_their_scopes_and_targets_decompose(events: list[dict[str, Any]]) -> None:
+    """A team's figures are its reps' sums (plus its own spend), the company's its teams' and
+    the one region's the company's; every scope ratio is a ratio of those sums. A scope's target
+    of a metric is its own, else its members' sum; the allocation gap is its own minus that sum,
+    the split gap a year's (quarter's) own minus its quarters' (months') own."""
+    doc = f.report(events)
+    reps = _by_period(doc)
+    scopes: dict[tuple[str, str, str, str], dict[str, Any]] = {
+        (r["scope"], r["name"], r["period"], r["start"]): r for r in doc["scopes"]
+    }
+    own: Own = {
+        (t["scope"], t["name"], t["metric"], t["period"], t["start"]): _num(t["target"])
+        for t in doc["targets"]
+    }
+    teams = sorted({r["team"] for r in doc["periods"]} | {n for (s, n, *_) in scopes if s == "team"})
+    keys = set(reps) | {(p, st_) for (_, _, p, st_) in scopes}
+
+    def team_target(team: str, key: Key) -> dict[str, Decimal]:
+        total = _team_members(reps.get(key, []), team)
+        total.update(_own(own, "team", team, key))
+        return total
+
+    def region_target(key: Key) -> tuple[dict[str, Decimal], dict[str, Decimal]]:
+        members: dict[str, Decimal] = {}
+        for team in teams:
+            _add(members, team_target(team, key))
+        total = dict(members)
+        total.update(_own(own, "region", "emea", key))
+        return members, total
+
+    for key in keys:
+        rows = reps.get(key, [])
+        company = scopes.get(("company", "", *key))
+        team_rows = [scopes[("team", t, *key)] for t in teams if ("team", t, *key) in scopes]
+        for team_row in team_rows:
+            members = [r for r in rows if r["team"] == team_row["name"]]
+            for name in COUNTS:
+                assert team_row[name] == sum(r[name] for r in members), (key, team_row["name"], name)
+            for name in MONEY:
+                total = sum((Decimal(r[name]) for r in members), Decimal(0))
+                if name in SPEND:  # plus the team's own spend
+                    assert Decimal(team_row[name]) >= total, (key, name)
+                else:
+                    assert Decimal(team_row[name]) == total, (key, team_row["name"], name)
+            assert_ratios_of_sums(team_row)
+            expected = team_target(team_row["name"], key)
+            assert {m: _num(a) for m, a in team_row["metric_target"].items()} == expected, key
+        if company is None:
+            assert not rows, key
+            continue
+        for name in (*COUNTS, *MONEY):
+            total = sum((_num(t[name]) for t in team_rows), Decimal(0))
+            assert _num(company[name]) == total, (key, name)
+        assert_ratios_of_sums(company)
+        region = scopes.get(("region", "emea", *key))
+        if region is not None:  # every generated rep and team is in emea
+            for name in (*COUNTS, *MONEY):
+                assert region[name] == company[name], (key, name)
+            assert_ratios_of_sums(region)
+            assert {m: _num(a) for m, a in region["metric_target"].items()} == region_target(key)[1]
+        expected_company = dict(region_target(key)[1])
+        expected_company.update(_own(own, "company", "", key))
+        assert {m: _num(a) for m, a in company["metric_target"].items()} == expected_company, key
+
+    for item in doc["targets"]:
+        scope, name, metric, period, start = (item[k] for k in ("scope", "name", "metric", "period", "start"))
+        key = (period, start)
+        target_ = _num(item["target"])
+        if scope == "rep":
+            assert item["allocation_gap"] is None
+        else:
+            if scope == "team":
+                below = _team_members(reps.get(key, []), name)
+            elif scope == "region":
+                below = region_target(key)[0]
+            else:
+                below = region_target(key)[1]
+            assert _num(item["allocation_gap"]) == target_ - below.get(metric, Decimal(0)), item
+        smaller = {"year": "quarter", "quarter": "month"}.get(period)
+        parts = [
+            a
+            for (s, n, m, p, st_), a in own.items()
+            if (s, n, m, p) == (scope, name, metric, smaller) and _within(st_, period, start)
+        ]
+        expected_split = target_ - sum(parts, Decimal(0)) if parts else None
+        assert (None if item["split_gap"] is None else _num(item["split_gap"])) == expected_split, item
+
+
+def _own(own: Own, scope: str, name: str, key: Key) -> dict[str, Decimal]:
+    """The own targets of one scope for one period, by metric."""
+    return {m: a for (s, n, m, p, st_), a in own.items() if (s, n, (p, st_)) == (scope, name, key)}
+
+
+def _team_members(rows: list[dict[str, Any]], team: str) -> dict[str, Decimal]:
+    total: dict[str, Decimal] = {}
+    for r in rows:
+        if r["team"] == team:
+            _add(total, r["metric_target"])
+    return total
+
+
+def _within(start: str, period: str, outer: str) -> bool:
+    """Whether the period starting at `start` lies in the `period` starting at `outer`."""
+    months = {"year": 12, "quarter": 3}[period]
+    y, m = int(outer[:4]), int(outer[5:7])
+    sy, sm = int(start[:4]), int(start[5:7])
+    return 0 <= (sy - y) * 12 + (sm - m) < months
