@@ -98,7 +98,7 @@ class ChurnRisingAlert(_Strict):
     """SalesChurnRising: customer churn % of the period to date, with enough customers at its start."""
 
     threshold_pct: Decimal = Field(
-        default=Decimal(10), gt=0, le=100, description="churn % of the period above which it fires"
+        default=Decimal(20), gt=0, le=100, description="churn % of the period above which it fires"
     )
     min_active_customers: int = Field(
         default=20, ge=1, description="only with at least this many customers active at the period's start"

@@ -227,3 +227,24 @@ def _until(gen: TrafficGenerator, start: datetime, end: datetime) -> list[dict[s
             return out
         out.append(event)
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+# ------------------------------------------------------------------ every KPI counts something
+
+
+def _nonzero(value: Any) -> bool:
+    if isinstance(value, dict):
+        return any(_nonzero(v) for v in value.values())
+    return value is not None and Decimal(str(value)) != 0
+
+
+def test_every_additive_kpi_of_the_catalogue_is_counted_by_some_event(churn: Any) -> None:
+    """A KPI added to the catalogue without the transition that counts it would read 0 for ever
+    and pass every other test: the simulator's history (every event type, customers who buy
+    again, return and churn) must move each additive KPI of the report somewhere."""
+    from kpi_core.catalogue import ROW_COMPONENTS
+
+    _, document, _ = churn
+    rows = document["scopes"]
+    never = [name for name in ROW_COMPONENTS if not any(_nonzero(row.get(name)) for row in rows)]
+    assert never == []
