@@ -61,7 +61,8 @@ def test_http_api_hardening(kafka_bootstrap: str, redis_url: str, tmp_path: Path
         # Protected: 401 with a JSON error and a Bearer challenge, without or with a wrong token.
         for kwargs in ({}, {"token": "wrong"}, {"token": TOKEN + "x"}, {"auth": f"Basic {TOKEN}"},
                        {"auth": TOKEN}, {"token": ""}):  # fmt: skip
-            for path in ("/kpis/reps/rep-001?period=month", "/status", "/kpis/reps/nobody"):
+            for path in ("/kpis/reps/rep-001?period=month", "/status", "/kpis/reps/nobody",
+                         "/customers/reps/rep-001/at-risk"):  # fmt: skip
                 status, headers, body = get(worker, path, **kwargs)
                 assert status == 401, (path, kwargs, status, body)
                 assert headers["WWW-Authenticate"].startswith("Bearer"), headers
@@ -77,6 +78,8 @@ def test_http_api_hardening(kafka_bootstrap: str, redis_url: str, tmp_path: Path
         assert get(worker, "/kpis/reps/rep-001", auth=f"bearer {TOKEN}")[0] == 200  # scheme: any case
         status, _, body = get(worker, "/status", TOKEN)
         assert status == 200 and body["applied"] == len(events), body
+        status, _, body = get(worker, "/customers/reps/rep-001/at-risk", TOKEN)  # customer ids: token only
+        assert status == 200 and body["rep_id"] == "rep-001" and isinstance(body["customers"], list), body
         # Unknown query parameters are ignored; the rep id is URL-decoded.
         assert get(worker, "/kpis/reps/rep-001?period=day&foo=bar&x", TOKEN)[0] == 200
         assert get(worker, "/kpis/reps/rep%2D001?period=day", TOKEN)[2]["rep_id"] == "rep-001"
