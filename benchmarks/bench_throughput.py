@@ -136,12 +136,7 @@ def _worker(
     )
     worker = deployment.start_worker()
     try:
-
-        def polled() -> bool:
-            worker.check_alive()
-            return int(worker.status()["ingest"]["polled"]) > 0
-
-        wait_for(polled, 300, 0.02, "first poll")
+        worker.wait_first_poll(300)
         started = time.perf_counter()
         worker.wait_processed(total, timeout, 0.1)
         applied_s = time.perf_counter() - started

@@ -90,12 +90,7 @@ def _worker_rate(
     deployment = Deployment(bootstrap, redis_url, workdir, name=name, source=root, extra_env=extra)
     worker = deployment.start_worker()
     try:
-
-        def polled() -> bool:
-            worker.check_alive()
-            return int(worker.status()["ingest"]["polled"]) > 0
-
-        wait_for(polled, 180, 0.02, f"first poll of the worker of {root}")
+        worker.wait_first_poll(180)
         started = time.perf_counter()
         worker.wait_processed(total, 1200, 0.1)
         applied = total / (time.perf_counter() - started)

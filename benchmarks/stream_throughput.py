@@ -28,7 +28,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer
 
 from benchmarks.harness import DEFAULT_BOOTSTRAP, DEFAULT_REDIS, TOPICS, produce
-from kpi_testkit import Deployment, WorkerProcess, install_cleanup, wait_for
+from kpi_testkit import Deployment, WorkerProcess, install_cleanup
 
 __all__ = ["TOPICS", "make_events", "plain_loop", "produce", "restart", "service_run"]
 
@@ -89,12 +89,7 @@ def service_run(deployment: Deployment, total: int, timeout: float = 1200) -> tu
     `/readyz` turns 200 (the ingest starts before the agent's partitions are assigned)."""
     worker = deployment.start_worker()
     try:
-
-        def polled() -> bool:
-            worker.check_alive()
-            return int(worker.status()["ingest"]["polled"]) > 0
-
-        wait_for(polled, 300, 0.02, "first poll")
+        worker.wait_first_poll(300)
         started = time.perf_counter()
         worker.wait_processed(total, timeout, 0.1)
         elapsed = time.perf_counter() - started

@@ -136,6 +136,16 @@ class WorkerProcess:
             and customers["summaries_received"] >= customers["summaries_sent"]
         )
 
+    def wait_first_poll(self, timeout: float, interval: float = 0.02) -> None:
+        """Wait until the ingest has polled Kafka once (`/status`; it can come before `/readyz`
+        turns 200: the ingest starts before the agent's partitions are assigned)."""
+
+        def polled() -> bool:
+            self.check_alive()
+            return int(self.status()["ingest"]["polled"]) > 0
+
+        wait_for(polled, timeout, interval, f"first poll of the worker on port {self.port}")
+
     def wait_processed(self, total: int, timeout: float, interval: float = 0.1) -> None:
         """Wait until `processed()` reaches `total` (TimeoutError; WorkerFailed if it exits)."""
 
