@@ -21,6 +21,20 @@ import pytest
 import yaml
 
 from kpi_testkit import eventually, free_port
+from tests.integration.workers import stop_process
+
+
+def fast_notify_rules(tmp: Path, data: dict[str, Any], hook_url: str) -> Path:
+    """Write the rules `data` to `tmp/rules.yaml`, routed to the test's webhook with 1 s waits."""
+    data.setdefault("alerts", {})["notify"] = {
+        "webhook_url": hook_url,
+        "group_wait": "1s",
+        "group_interval": "1s",
+        "repeat_interval": "1h",
+    }
+    path = tmp / "rules.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    return path
 
 
 class Hook:
@@ -73,13 +87,8 @@ class Service:
         return "\n".join(self.log.read_text(errors="replace").splitlines()[-30:]) if self.log.exists() else ""
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        if self.proc is not None:
+            stop_process(self.proc, 15)
 
 
 def binary(name: str) -> str:

@@ -24,7 +24,7 @@ from kpi_monitor.rulesgen import render_all
 from kpi_monitor.rulesgen.dashboards import panel_queries
 from kpi_rules import load_rules
 from kpi_testkit import WorkerProcess, eventually, sample
-from tests.integration.alerting_stack import AlertingStack, Hook, get_json
+from tests.integration.alerting_stack import AlertingStack, Hook, fast_notify_rules, get_json
 from tests.integration.workers import REPO
 
 STEADY, DECLINE = "steady", "decline"
@@ -229,15 +229,7 @@ def _test_rules(tmp: Path, hook_url: str) -> Path:
     data = yaml.safe_load((REPO / "kpi_rules" / "rules.yaml").read_text(encoding="utf-8"))
     alerts = data.setdefault("alerts", {})
     alerts.setdefault("revenue_decline", {})["for"] = "5s"
-    alerts["notify"] = {
-        "webhook_url": hook_url,
-        "group_wait": "1s",
-        "group_interval": "1s",
-        "repeat_interval": "1h",
-    }
-    path = tmp / "rules.yaml"
-    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
-    return path
+    return fast_notify_rules(tmp, data, hook_url)
 
 
 def test_revenue_decline_fires_and_reaches_the_webhook(

@@ -24,7 +24,7 @@ import yaml
 from kpi_monitor.rulesgen import render_all
 from kpi_rules import load_rules
 from kpi_testkit import Deployment, WorkerProcess, eventually, sample
-from tests.integration.alerting_stack import AlertingStack, Hook
+from tests.integration.alerting_stack import AlertingStack, Hook, fast_notify_rules
 from tests.integration.workers import REPO
 
 CHURN_AFTER_DAYS = 20
@@ -46,15 +46,7 @@ def _rules(tmp: Path, hook_url: str) -> Path:
         "severity": "warning",
         "scope": "team",
     }
-    data["alerts"]["notify"] = {
-        "webhook_url": hook_url,
-        "group_wait": "1s",
-        "group_interval": "1s",
-        "repeat_interval": "1h",
-    }
-    path = tmp / "rules.yaml"
-    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
-    return path
+    return fast_notify_rules(tmp, data, hook_url)
 
 
 def _history(now: datetime, month_start: datetime) -> list[dict[str, Any]]:

@@ -22,7 +22,7 @@ from kpi_monitor.devstack import write_rule_files
 from kpi_monitor.devstack_config import DevConfig, alertmanager_config, prometheus_config
 from tests.integration.alerting_stack import Service
 from tests.integration.alerting_stack import binary as _binary
-from tests.integration.workers import REPO, Deployment, eventually, free_port
+from tests.integration.workers import REPO, Deployment, eventually, free_port, stop_process
 from tests.unit.test_quickstart import simulate_args
 
 QUICKSTART_RULES = REPO / "kpi_rules" / "quickstart.yaml"
@@ -52,13 +52,7 @@ class Process:
         return self.log.read_text(encoding="utf-8", errors="replace")
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        stop_process(self.proc, 15)
 
 
 def test_the_quickstart_decline_reaches_the_alert_receiver(
