@@ -350,6 +350,17 @@ def row(doc: dict[str, Any], period: str, start: str, rep: str = "rep-1") -> dic
     return found[0]
 
 
+def scope_row(doc: dict[str, Any], kind: str, name: str, period: str, start: str) -> dict[str, Any]:
+    """The one report row of a team, region or company (`name` "" for the company)."""
+    found = [
+        r
+        for r in doc["scopes"]
+        if (r["scope"], r["name"], r["period"], r["start"]) == (kind, name, period, start)
+    ]
+    assert len(found) == 1, (kind, name, period, start, len(found))
+    return found[0]
+
+
 def pipe(doc: dict[str, Any], rep: str = "rep-1") -> dict[str, Any]:
     found = [p for p in doc["pipeline"] if p["rep_id"] == rep]
     assert len(found) == 1, f"expected one pipeline entry for {rep}, got {len(found)}"

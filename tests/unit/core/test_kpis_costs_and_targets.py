@@ -25,13 +25,7 @@ def month(doc: dict[str, Any], rep: str = "rep-1") -> dict[str, Any]:
 def scope(
     doc: dict[str, Any], kind: str, name: str, period: str = "month", start: str = NOV
 ) -> dict[str, Any]:
-    found = [
-        r
-        for r in doc["scopes"]
-        if (r["scope"], r["name"], r["period"], r["start"]) == (kind, name, period, start)
-    ]
-    assert len(found) == 1, (kind, name, period, start, len(found))
-    return found[0]
+    return f.scope_row(doc, kind, name, period, start)
 
 
 def test_gross_margin_costed_revenue_margin_pct_and_cost_coverage() -> None:

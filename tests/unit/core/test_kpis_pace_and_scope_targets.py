@@ -20,13 +20,7 @@ SET = "2026-10-30T09:00:00Z"  # when the targets were set
 def scope(
     doc: dict[str, Any], kind: str, name: str, period: str = "month", start: str = NOV
 ) -> dict[str, Any]:
-    found = [
-        r
-        for r in doc["scopes"]
-        if (r["scope"], r["name"], r["period"], r["start"]) == (kind, name, period, start)
-    ]
-    assert len(found) == 1, (kind, name, period, start, len(found))
-    return found[0]
+    return f.scope_row(doc, kind, name, period, start)
 
 
 def gaps(doc: dict[str, Any]) -> dict[tuple[str, str, str, str, str], dict[str, Any]]:
