@@ -6,8 +6,6 @@ customer counts included), the at-risk lists equal the core's, and the scope sta
 from __future__ import annotations
 
 import random
-import subprocess
-import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -21,13 +19,15 @@ from kpi_core.events import decode_event
 from kpi_rules import load_rules
 from kpi_testkit import Deployment, WorkerProcess, eventually, sample
 from tests.integration.workers import (
-    REPO,
     api_mismatches,
     customers_settled,
+    log_tail,
+    publisher_log,
     report,
     report_reps,
     write_lines,
 )
+from tests.integration.workers import publisher as start_publisher
 
 TEAMS = {"north": "emea", "south": "emea", "east": "apac"}
 REPS = [(f"rep-{i:02d}", team) for i, team in enumerate(list(TEAMS) * 4)]  # 12 reps
@@ -147,13 +147,7 @@ def test_two_workers_killed_while_events_arrive_are_exact(
     try:
         a.wait_ready()
         b.start().wait_ready()
-        publisher = subprocess.Popen(
-            [sys.executable, "-m", "kpi_monitor.cli", "publish", str(path), "--rate", "120"],
-            env=deployment.env,
-            cwd=REPO,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
+        publisher = start_publisher(deployment, path, rate=120)
         rng = random.Random()
         for turn in range(4):  # a, b, a, b: each killed twice while events arrive
             time.sleep(rng.uniform(1.0, 3.0))
@@ -163,7 +157,7 @@ def test_two_workers_killed_while_events_arrive_are_exact(
             else:
                 b = _restart(deployment, b)
             print(f"kill -9 of {'a' if turn % 2 == 0 else 'b'} at turn {turn}")
-        assert publisher.wait(180) == 0, publisher.stderr.read() if publisher.stderr else ""
+        assert publisher.wait(180) == 0, log_tail(publisher_log(deployment))
         a.wait_ready()
         b.wait_ready()
         eventually(lambda: customers_settled([a, b]), timeout=120, interval=2.0)
