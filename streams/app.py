@@ -311,28 +311,29 @@ def create_app(settings: Settings, rules: Rules, registry: CollectorRegistry | N
                 if not result.skipped:
                     metrics.customer_facts.inc(result.facts)
 
+    def by_side(tps: set[TP]) -> tuple[set[int], set[int]]:
+        """The partitions of the routed (rep side) and customer topics among ``tps``."""
+        routed = {tp.partition for tp in tps if tp.topic == settings.routed_topic}
+        customer = {tp.partition for tp in tps if tp.topic == settings.customer_topic}
+        return routed, customer
+
     async def _on_revoked(sender: Any, revoked: set[TP], **kwargs: Any) -> None:
-        rep_sequence.forget({tp.partition for tp in revoked if tp.topic == settings.routed_topic})
-        customer_sequence.forget({tp.partition for tp in revoked if tp.topic == settings.customer_topic})
+        routed, customer = by_side(revoked)
+        rep_sequence.forget(routed)
+        customer_sequence.forget(customer)
         if worker.states is not None:
-            worker.states.release({tp.partition for tp in revoked if tp.topic == settings.routed_topic})
+            worker.states.release(routed)
         if worker.customer_processor is not None:
-            worker.customer_processor.release(
-                {tp.partition for tp in revoked if tp.topic == settings.customer_topic}
-            )
+            worker.customer_processor.release(customer)
 
     async def _on_assigned(sender: Any, assigned: set[TP], **kwargs: Any) -> None:
-        owned = {tp.partition for tp in assigned if tp.topic == settings.routed_topic}
+        owned, held = by_side(assigned)
         rep_sequence.forget(set(rep_sequence.starts) - owned)
-        customer_sequence.forget(
-            set(customer_sequence.starts)
-            - {tp.partition for tp in assigned if tp.topic == settings.customer_topic}
-        )
+        customer_sequence.forget(set(customer_sequence.starts) - held)
         metrics.owned_partitions.set(len(owned))
         if worker.states is not None:
             worker.states.release(set(worker.states.partitions) - owned)
         if worker.customer_processor is not None:
-            held = {tp.partition for tp in assigned if tp.topic == settings.customer_topic}
             worker.customer_processor.release(
                 set(worker.customer_processor.customers.partitions) - held
             )

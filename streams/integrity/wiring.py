@@ -4,7 +4,7 @@ they report (for `/readyz`, `/kpis` and the metrics)."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 import faust
@@ -46,17 +46,27 @@ class Integrity:
         """Owned partitions whose retained periods may miss events the input topics no longer
         hold: partition -> {"before": instant, "periods": {kind: [first start, last start]}}."""
         store = self.store()
-        engine = self.engine
-        horizon = Horizon.at(engine.clock.now(), engine.calendar, engine.keep)
+        horizon = self._horizon()
         out: dict[int, dict[str, Any]] = {}
         for partition in sorted(store.partitions()):
-            before = parse_instant(store.meta(partition).get(INCOMPLETE))
-            if before is None:
-                continue
-            periods = incomplete_periods(engine.calendar, horizon, before)
-            if periods:
-                out[partition] = {"before": before.isoformat(), "periods": _dates(periods)}
+            entry = self._incomplete_entry(store, horizon, partition)
+            if entry is not None:
+                out[partition] = entry
         return out
+
+    def _horizon(self) -> Horizon:
+        engine = self.engine
+        return Horizon.at(engine.clock.now(), engine.calendar, engine.keep)
+
+    def _incomplete_entry(self, store: Any, horizon: Horizon, partition: int) -> dict[str, Any] | None:
+        """One partition's entry of :meth:`incomplete` (None: complete, or not held)."""
+        before = _incomplete_before(store, partition)
+        if before is None:
+            return None
+        periods = incomplete_periods(self.engine.calendar, horizon, before)
+        if not periods:
+            return None
+        return {"before": before.isoformat(), "periods": _dates(periods)}
 
     def customers_incomplete(self) -> dict[str, str]:
         """Customer partitions rebuilt when the input topics no longer held every fact: `before`
@@ -66,7 +76,7 @@ class Integrity:
         store = self.customer_store()
         out: dict[str, str] = {}
         for partition in sorted(store.partitions()):
-            before = parse_instant(store.meta(partition).get(INCOMPLETE))
+            before = _incomplete_before(store, partition)
             if before is not None:
                 out[f"customers-{partition}"] = before.isoformat()
         return out
@@ -127,11 +137,17 @@ class Integrity:
 
     def incomplete_for(self, partition: int, kind: str) -> dict[str, Any] | None:
         """What `/kpis` adds for a rep of ``partition`` asked about periods of ``kind``."""
-        entry = self.incomplete().get(partition)
+        # Only this partition: the lookup runs on every `/kpis` request.
+        entry = self._incomplete_entry(self.store(), self._horizon(), partition)
         if entry is None or kind not in entry["periods"]:
             return None
         first, last = entry["periods"][kind]
         return {"before": entry["before"], "first_period": first, "last_period": last}
+
+
+def _incomplete_before(store: Any, partition: int) -> datetime | None:
+    """The partition's INCOMPLETE marker (None: absent, or the partition is not held)."""
+    return parse_instant(store.meta(partition).get(INCOMPLETE))
 
 
 def _dates(periods: dict[str, tuple[date, date]]) -> dict[str, list[str]]:
