@@ -233,12 +233,11 @@ class AlertRules(_Strict):
     @property
     def recorded_periods(self) -> tuple[PeriodKind, ...]:
         """record_periods plus every alert's period, in calendar order."""
+        # Read off the alerts themselves, so an alert added with a `period` is recorded too.
+        alerts = (getattr(self, name) for name in type(self).model_fields)
         wanted = set(self.record_periods) | {
-            self.revenue_decline.period, self.down_trend.period, self.visits_drop.period,
-            self.target_pace_behind.period, self.quote_to_close_low.period,
-            self.pipeline_coverage_low.period, self.churn_rising.period, self.margin_drop.period,
-            self.satisfaction_low.period,
-        }  # fmt: skip
+            alert.period for alert in alerts if isinstance(alert, _Alert) and hasattr(alert, "period")
+        }
         return tuple(kind for kind in PERIOD_KINDS if kind in wanted)
 
 
