@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Literal
+from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
@@ -20,6 +20,16 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class _Alert(_Strict):
+    """An alert's settings: `for` is the YAML key of `for_` (a Python keyword)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+# The label an alert is evaluated and grouped by: team unless the rules file says otherwise.
+_TeamScope = Annotated[AlertScope, Field(description="rep | team | region (default team)")]
+
+
 class Keep(_Strict):
     """How many periods of each kind are retained (the current one included)."""
 
@@ -33,17 +43,16 @@ class Keep(_Strict):
     year: int = Field(default=3, ge=2, le=20)
 
 
-class DeclineAlert(_Strict):
+class DeclineAlert(_Alert):
     threshold_pct: Decimal = Field(default=Decimal(20), gt=0, le=100)
     min_previous_revenue: Decimal = Field(default=Decimal(1000), ge=0)
     period: PeriodKind = PeriodKind.MONTH
-    for_: str = Field(default="30m", alias="for", pattern=r"^\d+[smhd]$")
+    for_: str = Field(default="30m", alias="for", pattern=_DURATION)
     severity: Severity = Severity.WARNING
-    scope: AlertScope = Field(default=Scope.TEAM, description="rep | team | region (default team)")
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    scope: _TeamScope = Scope.TEAM
 
 
-class DownTrendAlert(_Strict):
+class DownTrendAlert(_Alert):
     consecutive_periods: int = Field(default=3, ge=2, le=12)
     period: PeriodKind = PeriodKind.MONTH
     for_: str = Field(
@@ -51,50 +60,45 @@ class DownTrendAlert(_Strict):
         description="how long the trend must hold before the alert fires (default 1h)",
     )
     severity: Severity = Severity.WARNING
-    scope: AlertScope = Field(default=Scope.TEAM, description="rep | team | region (default team)")
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    scope: _TeamScope = Scope.TEAM
 
 
-class VisitsDropAlert(_Strict):
+class VisitsDropAlert(_Alert):
     threshold_pct: Decimal = Field(default=Decimal(30), gt=0, le=100)
     min_previous_visits: int = Field(default=10, ge=0)
     period: PeriodKind = PeriodKind.WEEK
-    for_: str = Field(default="1h", alias="for", pattern=r"^\d+[smhd]$")
+    for_: str = Field(default="1h", alias="for", pattern=_DURATION)
     severity: Severity = Severity.WARNING
-    scope: AlertScope = Field(default=Scope.TEAM, description="rep | team | region (default team)")
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    scope: _TeamScope = Scope.TEAM
 
 
-class PaceBehindAlert(_Strict):
+class PaceBehindAlert(_Alert):
     threshold_pct: Decimal = Field(default=Decimal(80), gt=0)
     min_elapsed_pct: Decimal = Field(default=Decimal(25), ge=0, le=100)
     period: PeriodKind = PeriodKind.MONTH
-    for_: str = Field(default="1h", alias="for", pattern=r"^\d+[smhd]$")
+    for_: str = Field(default="1h", alias="for", pattern=_DURATION)
     severity: Severity = Severity.WARNING
-    scope: AlertScope = Field(default=Scope.TEAM, description="rep | team | region (default team)")
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    scope: _TeamScope = Scope.TEAM
 
 
-class QuoteToCloseAlert(_Strict):
+class QuoteToCloseAlert(_Alert):
     threshold_pct: Decimal = Field(default=Decimal(10), gt=0, le=100)
     min_quotes: int = Field(default=20, ge=1)
     period: PeriodKind = PeriodKind.MONTH
     for_: str = Field(default="1h", alias="for", pattern=_DURATION, description="default 1h")
     severity: Severity = Severity.INFO
-    scope: AlertScope = Field(default=Scope.TEAM, description="rep | team | region (default team)")
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    scope: _TeamScope = Scope.TEAM
 
 
-class CoverageAlert(_Strict):
+class CoverageAlert(_Alert):
     threshold: Decimal = Field(default=Decimal(2), gt=0)
     period: PeriodKind = PeriodKind.MONTH
     for_: str = Field(default="1h", alias="for", pattern=_DURATION, description="default 1h")
     severity: Severity = Severity.WARNING
-    scope: AlertScope = Field(default=Scope.TEAM, description="rep | team | region (default team)")
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    scope: _TeamScope = Scope.TEAM
 
 
-class ChurnRisingAlert(_Strict):
+class ChurnRisingAlert(_Alert):
     """SalesChurnRising: customer churn % of the period to date, with enough customers at its start."""
 
     threshold_pct: Decimal = Field(
@@ -106,11 +110,10 @@ class ChurnRisingAlert(_Strict):
     period: PeriodKind = PeriodKind.MONTH
     for_: str = Field(default="1h", alias="for", pattern=_DURATION, description="default 1h")
     severity: Severity = Severity.WARNING
-    scope: AlertScope = Field(default=Scope.TEAM, description="rep | team | region (default team)")
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    scope: _TeamScope = Scope.TEAM
 
 
-class MarginDropAlert(_Strict):
+class MarginDropAlert(_Alert):
     """SalesMarginDrop: gross margin % points below the same point of the previous period."""
 
     threshold_points: Decimal = Field(
@@ -124,11 +127,10 @@ class MarginDropAlert(_Strict):
     period: PeriodKind = PeriodKind.MONTH
     for_: str = Field(default="1h", alias="for", pattern=_DURATION, description="default 1h")
     severity: Severity = Severity.WARNING
-    scope: AlertScope = Field(default=Scope.TEAM, description="rep | team | region (default team)")
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    scope: _TeamScope = Scope.TEAM
 
 
-class SatisfactionLowAlert(_Strict):
+class SatisfactionLowAlert(_Alert):
     """SalesSatisfactionLow: CSAT % or NPS of the period to date low, with enough responses."""
 
     csat_threshold_pct: Decimal | None = Field(
@@ -143,8 +145,7 @@ class SatisfactionLowAlert(_Strict):
     period: PeriodKind = PeriodKind.MONTH
     for_: str = Field(default="1h", alias="for", pattern=_DURATION, description="default 1h")
     severity: Severity = Severity.WARNING
-    scope: AlertScope = Field(default=Scope.TEAM, description="rep | team | region (default team)")
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    scope: _TeamScope = Scope.TEAM
 
     @model_validator(mode="after")
     def _one_threshold(self) -> SatisfactionLowAlert:
@@ -153,7 +154,7 @@ class SatisfactionLowAlert(_Strict):
         return self
 
 
-class AllocationGapAlert(_Strict):
+class AllocationGapAlert(_Alert):
     """SalesTargetAllocationGap: a scope's target off the sum of its members' (or of its periods')
     by more than `targets.allocation_tolerance_pct`."""
 
@@ -164,13 +165,12 @@ class AllocationGapAlert(_Strict):
         description="default 1h: targets entered one by one leave a gap for a while",
     )
     severity: Severity = Severity.INFO
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
-class ServiceAlerts(_Strict):
+class ServiceAlerts(_Alert):
     consumer_lag_max: int = Field(default=10000, ge=1)
     dead_letter_rate_per_s: Decimal = Field(default=Decimal("0.1"), ge=0)
-    no_events_for: str = Field(default="15m", pattern=r"^\d+[smhd]$")
+    no_events_for: str = Field(default="15m", pattern=_DURATION)
     severity: Severity = Severity.CRITICAL
     worker_down_for: str = Field(
         default="1m", pattern=_DURATION, description="KpiWorkerDown: scrape failing this long (default 1m)"
@@ -185,7 +185,6 @@ class ServiceAlerts(_Strict):
     rate_window: str = Field(
         default="5m", pattern=_DURATION, description="KpiDeadLetterRising: rate() window (default 5m)"
     )
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
 class Notify(_Strict):
@@ -234,12 +233,11 @@ class AlertRules(_Strict):
     @property
     def recorded_periods(self) -> tuple[PeriodKind, ...]:
         """record_periods plus every alert's period, in calendar order."""
+        # Read off the alerts themselves, so an alert added with a `period` is recorded too.
+        alerts = (getattr(self, name) for name in type(self).model_fields)
         wanted = set(self.record_periods) | {
-            self.revenue_decline.period, self.down_trend.period, self.visits_drop.period,
-            self.target_pace_behind.period, self.quote_to_close_low.period,
-            self.pipeline_coverage_low.period, self.churn_rising.period, self.margin_drop.period,
-            self.satisfaction_low.period,
-        }  # fmt: skip
+            alert.period for alert in alerts if isinstance(alert, _Alert) and hasattr(alert, "period")
+        }
         return tuple(kind for kind in PERIOD_KINDS if kind in wanted)
 
 
