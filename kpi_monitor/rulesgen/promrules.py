@@ -624,11 +624,13 @@ def target_alerts(rules: Rules) -> list[Rule]:
     }
     out: list[Rule] = []
 
-    def beyond(gap: str, target: str, on: str) -> str:
+    def gap_alert(kind: str, scope: str, gap: str, target: str, on: str, text: dict[str, str]) -> None:
         # the gap itself (signed) where its size exceeds the tolerance of the target
-        return (
-            f"{gap}\nand {on}\n(\n  abs({gap})\n  > {on}\n  clamp_min({target} * {tolerance}, {ROUNDING})\n)"
-        )
+        bound = f"clamp_min({target} * {tolerance}, {ROUNDING})"
+        expr = f"{gap}\nand {on}\n(\n  abs({gap})\n  > {on}\n  {bound}\n)"
+        labels = {"severity": g.severity, "scope": scope, "gap": kind}
+        texts = render(loc, f"SalesTargetAllocationGap.{kind}", text)
+        out.append(_alert("SalesTargetAllocationGap", expr, g.for_, labels, texts))
 
     for scope in ("team", "region", "company"):
         keys = (*LEVELS[scope], "metric", "period")
@@ -642,15 +644,7 @@ def target_alerts(rules: Rules) -> list[Rule]:
             "target": _figure(rec(scope, "metric_target", "own"), keys, window="current"),
             "members_total": _figure(members, keys, window="current"),
         }
-        out.append(
-            _alert(
-                "SalesTargetAllocationGap",
-                beyond(gap, own, on),
-                g.for_,
-                {"severity": g.severity, "scope": scope, "gap": "allocation"},
-                render(loc, "SalesTargetAllocationGap.allocation", text),
-            )
-        )
+        gap_alert("allocation", scope, gap, own, on, text)
     keys = ("rep", "team", "region", "scope", "metric", "period")
     by = f"by ({', '.join(keys)})"
     on = f"on ({', '.join(keys)})"
@@ -663,15 +657,7 @@ def target_alerts(rules: Rules) -> list[Rule]:
             "parts": _label_words("period", parts),
             "target": _figure("sales_metric_target", keys, window="current"),
         }
-        out.append(
-            _alert(
-                "SalesTargetAllocationGap",
-                beyond(gap, own, on),
-                g.for_,
-                {"severity": g.severity, "scope": scope, "gap": "split"},
-                render(loc, "SalesTargetAllocationGap.split", text),
-            )
-        )
+        gap_alert("split", scope, gap, own, on, text)
     return out
 
 
