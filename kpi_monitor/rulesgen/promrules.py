@@ -388,25 +388,34 @@ def _alert(name: str, expr: str, for_: str, labels: dict[str, str], texts: dict[
     return rule
 
 
+def _words(rules: Rules, scope: str, period: str) -> dict[str, str]:
+    """The placeholders every sales alert's texts share: its scope, who, period and currency."""
+    loc = rules.locale
+    return {
+        "Scope": SCOPE_WORDS[loc][scope],
+        "who": f"{{{{ $labels.{scope} }}}}",
+        "period": PERIOD_WORDS[loc][period],
+        "currency": rules.currency,
+    }
+
+
+def _on_level(scope: str, *extra: str) -> str:
+    """`on (...)` matching a scope level's labels and `extra`."""
+    return f"on ({', '.join((*LEVELS[scope], *extra))})"
+
+
 def sales_alerts(rules: Rules) -> list[Rule]:
     a = rules.alerts
     loc = rules.locale
-    cur = rules.currency
     out: list[Rule] = []
 
     def words(scope: str, period: str) -> dict[str, str]:
-        return {
-            "Scope": SCOPE_WORDS[loc][scope],
-            "who": f"{{{{ $labels.{scope} }}}}",
-            "period": PERIOD_WORDS[loc][period],
-            "currency": cur,
-        }
+        return _words(rules, scope, period)
 
     def labels(severity: str, scope: str) -> dict[str, str]:
         return {"severity": severity, "scope": scope}
 
-    def on(scope: str, *extra: str) -> str:
-        return f"on ({', '.join((*LEVELS[scope], *extra))})"
+    on = _on_level
 
     def decline(name: str, metric: str, cfg: Any, minimum: str) -> None:
         """A period-to-date decline of `metric` against previous_to_date, with a volume guard."""
@@ -524,16 +533,9 @@ def customer_alerts(rules: Rules) -> list[Rule]:
     out: list[Rule] = []
 
     def words(scope: str, period: str, kpi: str) -> dict[str, str]:
-        return {
-            "Scope": SCOPE_WORDS[loc][scope],
-            "who": f"{{{{ $labels.{scope} }}}}",
-            "period": PERIOD_WORDS[loc][period],
-            "currency": rules.currency,
-            "kpi": noun(kpi, loc),
-        }
+        return _words(rules, scope, period) | {"kpi": noun(kpi, loc)}
 
-    def on(scope: str, *extra: str) -> str:
-        return f"on ({', '.join((*LEVELS[scope], *extra))})"
+    on = _on_level
 
     # SalesChurnRising: churn % of the period to date, with enough customers active at its start.
     c = a.churn_rising
