@@ -37,9 +37,6 @@ def topic_for(settings: Settings, event: dict[str, Any]) -> str:
     return settings.topic(_TOPIC_BY_TYPE.get(kind) or _FAMILY_TOPIC[kind.split(".")[0]])
 
 
-#: Which field names the owner of a target of each scope (the company has one owner: no name).
-
-
 def key_for(event: dict[str, Any]) -> bytes | None:
     """Targets go to a compacted topic, which needs keys: one per target (scope, owner, metric,
     period and start); other events need none."""

@@ -40,11 +40,6 @@ class PlanTarget:
     start: date
     amount: Decimal
 
-    @property
-    def key(self) -> str:
-        """The compaction key of its `target.set` (see simulate.key_for)."""
-        return f"{self.scope.value}:{self.name}|{self.metric}|{self.period}|{self.start.isoformat()}"
-
 
 def year_plan(
     seats: Iterable[Seat],

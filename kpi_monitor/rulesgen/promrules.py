@@ -388,25 +388,34 @@ def _alert(name: str, expr: str, for_: str, labels: dict[str, str], texts: dict[
     return rule
 
 
+def _words(rules: Rules, scope: str, period: str) -> dict[str, str]:
+    """The placeholders every sales alert's texts share: its scope, who, period and currency."""
+    loc = rules.locale
+    return {
+        "Scope": SCOPE_WORDS[loc][scope],
+        "who": f"{{{{ $labels.{scope} }}}}",
+        "period": PERIOD_WORDS[loc][period],
+        "currency": rules.currency,
+    }
+
+
+def _on_level(scope: str, *extra: str) -> str:
+    """`on (...)` matching a scope level's labels and `extra`."""
+    return f"on ({', '.join((*LEVELS[scope], *extra))})"
+
+
 def sales_alerts(rules: Rules) -> list[Rule]:
     a = rules.alerts
     loc = rules.locale
-    cur = rules.currency
     out: list[Rule] = []
 
     def words(scope: str, period: str) -> dict[str, str]:
-        return {
-            "Scope": SCOPE_WORDS[loc][scope],
-            "who": f"{{{{ $labels.{scope} }}}}",
-            "period": PERIOD_WORDS[loc][period],
-            "currency": cur,
-        }
+        return _words(rules, scope, period)
 
     def labels(severity: str, scope: str) -> dict[str, str]:
         return {"severity": severity, "scope": scope}
 
-    def on(scope: str, *extra: str) -> str:
-        return f"on ({', '.join((*LEVELS[scope], *extra))})"
+    on = _on_level
 
     def decline(name: str, metric: str, cfg: Any, minimum: str) -> None:
         """A period-to-date decline of `metric` against previous_to_date, with a volume guard."""
@@ -524,16 +533,9 @@ def customer_alerts(rules: Rules) -> list[Rule]:
     out: list[Rule] = []
 
     def words(scope: str, period: str, kpi: str) -> dict[str, str]:
-        return {
-            "Scope": SCOPE_WORDS[loc][scope],
-            "who": f"{{{{ $labels.{scope} }}}}",
-            "period": PERIOD_WORDS[loc][period],
-            "currency": rules.currency,
-            "kpi": noun(kpi, loc),
-        }
+        return _words(rules, scope, period) | {"kpi": noun(kpi, loc)}
 
-    def on(scope: str, *extra: str) -> str:
-        return f"on ({', '.join((*LEVELS[scope], *extra))})"
+    on = _on_level
 
     # SalesChurnRising: churn % of the period to date, with enough customers active at its start.
     c = a.churn_rising
@@ -624,11 +626,13 @@ def target_alerts(rules: Rules) -> list[Rule]:
     }
     out: list[Rule] = []
 
-    def beyond(gap: str, target: str, on: str) -> str:
+    def gap_alert(kind: str, scope: str, gap: str, target: str, on: str, text: dict[str, str]) -> None:
         # the gap itself (signed) where its size exceeds the tolerance of the target
-        return (
-            f"{gap}\nand {on}\n(\n  abs({gap})\n  > {on}\n  clamp_min({target} * {tolerance}, {ROUNDING})\n)"
-        )
+        bound = f"clamp_min({target} * {tolerance}, {ROUNDING})"
+        expr = f"{gap}\nand {on}\n(\n  abs({gap})\n  > {on}\n  {bound}\n)"
+        labels = {"severity": g.severity, "scope": scope, "gap": kind}
+        texts = render(loc, f"SalesTargetAllocationGap.{kind}", text)
+        out.append(_alert("SalesTargetAllocationGap", expr, g.for_, labels, texts))
 
     for scope in ("team", "region", "company"):
         keys = (*LEVELS[scope], "metric", "period")
@@ -642,15 +646,7 @@ def target_alerts(rules: Rules) -> list[Rule]:
             "target": _figure(rec(scope, "metric_target", "own"), keys, window="current"),
             "members_total": _figure(members, keys, window="current"),
         }
-        out.append(
-            _alert(
-                "SalesTargetAllocationGap",
-                beyond(gap, own, on),
-                g.for_,
-                {"severity": g.severity, "scope": scope, "gap": "allocation"},
-                render(loc, "SalesTargetAllocationGap.allocation", text),
-            )
-        )
+        gap_alert("allocation", scope, gap, own, on, text)
     keys = ("rep", "team", "region", "scope", "metric", "period")
     by = f"by ({', '.join(keys)})"
     on = f"on ({', '.join(keys)})"
@@ -663,15 +659,7 @@ def target_alerts(rules: Rules) -> list[Rule]:
             "parts": _label_words("period", parts),
             "target": _figure("sales_metric_target", keys, window="current"),
         }
-        out.append(
-            _alert(
-                "SalesTargetAllocationGap",
-                beyond(gap, own, on),
-                g.for_,
-                {"severity": g.severity, "scope": scope, "gap": "split"},
-                render(loc, "SalesTargetAllocationGap.split", text),
-            )
-        )
+        gap_alert("split", scope, gap, own, on, text)
     return out
 
 
