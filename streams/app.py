@@ -214,11 +214,10 @@ def create_app(settings: Settings, rules: Rules, registry: CollectorRegistry | N
             metrics.out_of_turn.labels(topic).inc()
             if sequence.seek_due(partition, offset):
                 log.warning(
-                    "%s partition %s: a message past offset %s was delivered first; reading "
-                    "again from %s",
+                    "%s partition %s: messages after offset %s were delivered before it; "
+                    "reading again from there",
                     topic,
                     partition,
-                    offset,
                     offset,
                 )
                 await app.consumer.seek_wait({TP(topic, partition): offset})
