@@ -84,6 +84,14 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument(
         "--output", type=Path, default=None, help="write JSONL to a file instead of Kafka"
     )
+    simulate.add_argument(
+        "--until",
+        default=None,
+        metavar="TIME",
+        help="end the history at this ISO 8601 time instead of now (no offset: the rules file's "
+        "zone); with the same --seed, the same file every day. Live traffic after it keeps the "
+        "wall clock",
+    )
     _add_rules(simulate)
 
     publish = sub.add_parser(
@@ -141,6 +149,13 @@ def build_parser() -> argparse.ArgumentParser:
     digest.add_argument("--format", choices=("html", "pdf", "json"), default="html")
     digest.add_argument("--output", type=Path, default=None, help="write to this file (html and pdf need it)")
     add_selection_arguments(digest, PERIOD_CHOICES)
+    digest.add_argument(
+        "--at",
+        default=None,
+        metavar="TIME",
+        help="the moment whose periods are current (default now); for workers run with "
+        "KPI_CLOCK=event, their newest event's time (ISO 8601; no offset: the rules file's zone)",
+    )
     _add_rules(digest)
 
     alerts = sub.add_parser("alerts", help="receive Alertmanager's notifications")

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from kpi_core.periods import PERIOD_KINDS, Calendar
 from kpi_core.selection import Selection, parse_scope, select
+from kpi_monitor.moments import parse_moment
 from kpi_monitor.report_render import write_report
 from kpi_monitor.reporting.digest import digest_document
 from kpi_monitor.reporting.labels import text
@@ -32,10 +33,11 @@ def run_digest(args: argparse.Namespace, rules: Rules) -> int:
     selection = Selection(kind, scope, name, last)
     started = time.monotonic()
     now = datetime.now(UTC)
+    at = now if args.at is None else parse_moment(args.at, rules.zone, "--at", now)
     prometheus = Prometheus(args.prometheus)
-    document, alerts, found = digest_document(prometheus, rules, kind, last, now)
+    document, alerts, found = digest_document(prometheus, rules, kind, last, at)
     calendar = Calendar(rules.zone, rules.fiscal_year_start_month)
-    current = {str(k): calendar.start_of(k, now) for k in PERIOD_KINDS}
+    current = {str(k): calendar.start_of(k, at) for k in PERIOD_KINDS}
     selected = select(document, selection, current, drop_empty=fmt != "json")
     if fmt == "json":
         if args.output is not None:

@@ -14,6 +14,7 @@ from typing import Any
 import orjson
 
 from kpi_core.owners import target_message_key
+from kpi_monitor.moments import parse_moment
 from kpi_monitor.traffic import (
     BUSINESS_HOURS,
     RAW,
@@ -112,7 +113,10 @@ def _live(gen: TrafficGenerator, origin: datetime) -> Iterator[dict[str, Any]]:
 
 
 def run_simulation(settings: Settings, rules: Rules, args: argparse.Namespace) -> int:
-    past, live = planned_events(rules, args, datetime.now(UTC))
+    now = datetime.now(UTC)
+    if args.until is not None:
+        now = parse_moment(args.until, rules.zone, "--until", now)
+    past, live = planned_events(rules, args, now)
     if args.output is not None:
         # A file: the history, then (if --count asks for more) live-stamped events; without
         # --count, the history alone.

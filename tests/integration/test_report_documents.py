@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 import yaml
-from PIL import Image, ImageStat
+from PIL import Image
 
 from kpi_monitor.reporting.formatting import Formatter
 from kpi_monitor.reporting.view import TABLE_KPIS, value_at
@@ -38,6 +38,11 @@ CHROMIUM_FLAGS = [
 # (a history without costs leaves the margin chart out and says so: tests/unit/test_reporting.py).
 CHARTS = ["revenue_target", "attainment", "funnel", "channel", "visits", "customers", "margin"]
 SELECTION = ("--period", "month", "--last", "3", "--clock", "event")
+# The history ends at a fixed moment (--until), mid-month, and the report's clock is its newest
+# event: the same documents on whichever day the test runs.
+MID_MONTH = "2026-11-18T16:30:00+00:00"
+# Where CI once ran: 9 minutes into a month, whose targets are set but which has no deal yet.
+MONTH_START = "2026-12-01T00:09:00+00:00"
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
@@ -66,6 +71,8 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "3",
         "--output",
         str(tmp / "events.jsonl"),
+        "--until",
+        MID_MONTH,
     )
     data = yaml.safe_load((REPO / "kpi_rules" / "rules.yaml").read_text(encoding="utf-8"))
     for locale in LOCALES:
@@ -153,11 +160,14 @@ def test_html_figures_equal_the_json_report(documents: dict[str, dict[str, Path]
 
 
 def _non_blank(image: Image.Image) -> bool:
-    """Drawn on: more than a few colours, and not (almost) all white."""
+    """Drawn on: more than a few colours, and ink (pixels darker than light grey) on at least
+    0.3% of it. A page with one chart and two lines of notes has about 0.9%, at 50 dpi; a page
+    with only its number, under 0.05%."""
     rgb = image.convert("RGB")
     colours = rgb.getcolors(maxcolors=1_000_000) or []
-    darkness = 255 - ImageStat.Stat(rgb.convert("L")).mean[0]
-    return len(colours) > 8 and darkness > 3
+    grey = rgb.convert("L")
+    ink = sum(grey.histogram()[:200]) / (grey.width * grey.height)
+    return len(colours) > 8 and ink >= 0.003
 
 
 @pytest.mark.parametrize("locale", LOCALES)
@@ -223,3 +233,30 @@ def test_pdf_pages_are_drawn(documents: dict[str, dict[str, Path]], locale: str,
     else:
         assert "Sales KPI report" in words and "Summary" in words
     assert "Type 3" not in fonts  # real embedded fonts, not bitmaps
+
+
+def test_a_month_without_deals_yet_keeps_its_charts_and_says_what_is_missing(tmp_path: Path) -> None:
+    """Nine minutes into December: the month's targets are set, nothing is sold yet. The report's
+    current month is December; the charts over time are drawn, the two of December alone say
+    they have no data, and no PDF page is blank."""
+    events = tmp_path / "events.jsonl"
+    _cli(
+        "simulate", "--scenario", "decline", "--days", "62", "--seed", "3", "--output", str(events),
+        "--until", MONTH_START,
+    )  # fmt: skip
+    html, pdf = tmp_path / "report.html", tmp_path / "report.pdf"
+    for path in (html, pdf):
+        _cli("report", str(events), "--format", path.suffix[1:], "--output", str(path), *SELECTION)
+    page = html.read_text(encoding="utf-8")
+    drawn = [c for c in CHARTS if f'data-chart="{c}"' in page]
+    assert drawn == [c for c in CHARTS if c not in ("funnel", "channel")]
+    for title in ("Deal funnel, Dec 2026", "Revenue by contact channel, Dec 2026"):
+        assert f"{title}: no data in these periods." in page
+    raster = ["pdftoppm", "-r", "50", "-png", str(pdf), str(tmp_path / "page")]
+    subprocess.run(raster, check=True, timeout=120)
+    pages = sorted(tmp_path.glob("page-*.png"))
+    assert len(pages) >= 3
+    for shot in pages:
+        assert _non_blank(Image.open(shot)), f"{shot.name} is blank"
+    words = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
+    assert "Deal funnel, Dec 2026: no data in these periods." in words
