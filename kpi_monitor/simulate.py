@@ -19,8 +19,6 @@ from kpi_monitor.traffic import (
     BUSINESS_HOURS,
     RAW,
     TrafficGenerator,
-    churn_origin,
-    decline_origin,
     messy,
 )
 from kpi_rules import Rules
@@ -69,16 +67,16 @@ def planned_events(
     gen = TrafficGenerator(
         rules, reps=args.reps, seed=args.seed, scenario=args.scenario, per_hour=args.history_per_hour
     )
-    # A declining team declines from the start of the current week and month, so the alerts
-    # compare it with a previous period it did not decline in (given --days of history). A
-    # churning team's customers start leaving early enough to churn in the previous and the
-    # current month.
-    origin = decline_origin(gen.calendar, now)
-    gen.churn_from = churn_origin(gen.calendar, now, rules.customers.churn_after_days)
-    if "churn" in gen.effects and now - timedelta(days=args.days) > gen.churn_from:
+    # A declining team wins less from the start of the current week or month, whichever is
+    # earlier, and visits less from the start of the current week, so the alerts compare it with
+    # a previous period it did not decline in (given --days of history). A churning team's
+    # customers start leaving early enough to churn in the previous and the current month.
+    origin = gen.place(now)
+    churn_from = gen.churn_from or origin
+    if "churn" in gen.effects and now - timedelta(days=args.days) > churn_from:
         print(
-            f"simulate: the churn begins {gen.churn_from:%Y-%m-%d}, before the history; use "
-            f"--days {(now - gen.churn_from).days + 1} or more to see it rise",
+            f"simulate: the churn begins {churn_from:%Y-%m-%d}, before the history; use "
+            f"--days {(now - churn_from).days + 1} or more to see it rise",
             file=sys.stderr,
         )
     past, live = history(gen, args.days, now, origin), _live(gen, origin)

@@ -71,6 +71,8 @@ class TrafficGenerator:
     buying: Buying = field(default_factory=Buying)
     #: When the `churn` scenario's team stops buying again (None: the `origin` of `events`).
     churn_from: datetime | None = None
+    #: When the declining team's visits and quotes fall (None: the `origin` of `events`).
+    quieter_from: datetime | None = None
     _rng: random.Random = field(init=False)
     _reps: list[Rep] = field(init=False)
     _counter: int = field(init=False, default=0)
@@ -344,6 +346,13 @@ class TrafficGenerator:
         return make
 
     # ------------------------------------------------------------------------- scenarios
+    def place(self, now: datetime) -> datetime:
+        """Place the scenarios' changes for a history ending at `now` (churn_from, quieter_from);
+        returns the `origin` to give `events`: where the declining team starts to win less."""
+        self.churn_from = churn_origin(self.calendar, now, self.rules.customers.churn_after_days)
+        self.quieter_from = quieter_origin(self.calendar, now)
+        return decline_origin(self.calendar, now)
+
     def _declining(self, rep: Rep, at: datetime, origin: datetime) -> bool:
         scenario_declines = bool(self.effects & {"decline", "visits-drop"})
         return scenario_declines and rep.team == self.declining_team and at >= origin
@@ -391,19 +400,18 @@ class TrafficGenerator:
         scenario suppresses it); the leads and surveys it brings wait in `due`."""
         self.open(at)
         rep = self._rng.choice(self._reps)
-        declining = self._declining(rep, at, origin)
         leaving = self._leaving(rep, at, origin)
-        if declining and self._rng.random() < DECLINE_ACTIVITY:
-            # Fewer visits and quotes; deals still move and close (so revenue falls through
-            # the win chance alone in `decline`, and not at all in `visits-drop`).
-            wins_lost = 0.0 if "decline" not in self.effects else DECLINE_WINS
-            event = self._activity(rep, at, wins_lost, leaving)
-            return event if event["type"] not in ("visit.completed", "quote.sent") else None
         wins_lost = 0.0
-        if declining and "decline" in self.effects:
+        if self._declining(rep, at, origin) and "decline" in self.effects:
             wins_lost = DECLINE_WINS
         elif "pace-behind" in self.effects:
             wins_lost = PACE_BEHIND_WINS
+        quieter = self._declining(rep, at, self.quieter_from or origin)
+        if quieter and self._rng.random() < DECLINE_ACTIVITY:
+            # Fewer visits and quotes; deals still move and close (so revenue falls through
+            # the win chance alone in `decline`, and not at all in `visits-drop`).
+            event = self._activity(rep, at, wins_lost, leaving)
+            return event if event["type"] not in ("visit.completed", "quote.sent") else None
         return self._activity(rep, at, wins_lost, leaving)
 
 
@@ -412,6 +420,15 @@ def decline_origin(calendar: Calendar, now: datetime) -> datetime:
     month in the business calendar, whichever is earlier, so that the declining team is behind
     the like-for-like previous week and month from the first event on."""
     first = min(calendar.start_of("week", now), calendar.start_of("month", now))
+    return datetime(first.year, first.month, first.day, tzinfo=calendar.zone)
+
+
+def quieter_origin(calendar: Calendar, now: datetime) -> datetime:
+    """Where the declining team's visits and quotes fall: the start of the current week, so that
+    the week compared with (SalesVisitsDrop's) is always one before the fall. (From the month's
+    start, the previous week had fallen too from the second week of a month on, and only the
+    noisier revenue comparison was left to raise an alert.)"""
+    first = calendar.start_of("week", now)
     return datetime(first.year, first.month, first.day, tzinfo=calendar.zone)
 
 

@@ -31,14 +31,18 @@ from tests.integration.workers import publisher as start_publisher
 
 TEAMS = {"north": "emea", "south": "emea", "east": "apac"}
 REPS = [(f"rep-{i:02d}", team) for i, team in enumerate(list(TEAMS) * 4)]  # 12 reps
+# A fixed end, mid-month (the deployment runs on the event clock): ended at wall-clock now, the
+# history's newest sale was some 17 hours before its end, so on a month's first day the event
+# clock stayed in the previous month while the newest report row was the new one.
+END = datetime(2026, 11, 18, 15, 0, tzinfo=UTC)
 
 
 def history(seed: int, days: int = 200) -> list[bytes]:
-    """A customer-heavy history ending an hour ago: repeat purchases (some customers stop and
+    """A customer-heavy history ending at END: repeat purchases (some customers stop and
     churn, some come back, some move to another rep), visits and quotes on customers, surveys,
     leads, a rep's and a team's spend, and targets for reps, a team, a region and the company."""
     rng = random.Random(seed)
-    end = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
+    end = END
     start = end - timedelta(days=days)
     events: list[dict[str, Any]] = []
     n = 0

@@ -46,7 +46,10 @@ def test_http_api_hardening(kafka_bootstrap: str, redis_url: str, tmp_path: Path
         kafka_bootstrap, redis_url, tmp_path, partitions=2, extra_env={"KPI_API_TOKEN": TOKEN}
     )
     # Not target.set: its compacted topic refuses messages without a key (produce_raw sends none).
-    events = [e for e in example_events(datetime.now(UTC) - timedelta(days=1)) if e["type"] != "target.set"]
+    # Yesterday 06:00 UTC, as below: the example events (-1 h to +5 h) fall in one local day and
+    # month (from "now - 1 day" they crossed into a new month on its first evening).
+    base = (datetime.now(UTC) - timedelta(days=1)).replace(hour=6, minute=0, second=0, microsecond=0)
+    events = [e for e in example_events(base) if e["type"] != "target.set"]
     worker = deployment.worker().start()
     try:
         worker.wait_ready()

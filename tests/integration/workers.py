@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,9 @@ from kpi_core.periods import PERIOD_KINDS
 from kpi_testkit import Deployment, Metrics, WorkerProcess, eventually, free_port, sample
 
 REPO = Path(__file__).resolve().parents[2]
+#: Where simulated histories end (a Wednesday afternoon in mid-month). The tests that use them run
+#: event-clock workers, for which a fixed past is as good as any.
+HISTORY_END = "2026-11-18T16:30:00+00:00"
 
 
 # --------------------------------------------------------------------------- event files, report,
@@ -34,10 +38,13 @@ def simulate_file(
     scenario: str = "steady",
     per_hour: float = 40.0,
     seed: int = 1,
+    until: str = HISTORY_END,
 ) -> list[bytes]:
     """Write `count` simulated events to `path` (JSONL) and return its lines (without newline):
-    `days` of business-hours history at about `per_hour` events an hour (past the history, the
-    simulator stamps events with the wall clock)."""
+    the first `count` of `days` of business-hours history up to `until`, at about `per_hour`
+    events an hour. A fixed `until` makes the file the same whatever day the test runs (cut
+    where the history ends at wall-clock now, it sometimes ended in a month's targets or a
+    Monday's spend, whose periods the tests did not take as the current ones)."""
     deployment.cli(
         "simulate",
         "--output",
@@ -54,8 +61,16 @@ def simulate_file(
         str(per_hour),
         "--seed",
         str(seed),
+        "--until",
+        until,
     )
-    return read_lines(path)
+    lines = read_lines(path)
+    # Past the history the simulator stamps live events with the wall clock: weeks after
+    # `until`, which would move an event-clock worker to today. The history must suffice.
+    assert len(lines) == count, f"{count} events asked, the history has {len(lines)}: raise days or per_hour"
+    newest = max(datetime.fromisoformat(orjson.loads(line)["occurred_at"]) for line in lines)
+    assert newest <= datetime.fromisoformat(until), (newest, until)
+    return lines
 
 
 def read_lines(path: Path) -> list[bytes]:

@@ -35,8 +35,14 @@ HEADER = (EXAMPLES / "salesforce-opportunities.csv").read_text().splitlines()[0]
 def opportunity(
     n: int, stage: str = "Closed Won", amount: str = "1,000.00", hours_ago: float = 2
 ) -> list[str]:
-    """A row of the example export, changed `hours_ago` (so that a worker would accept it now)."""
-    local = (datetime.now(UTC) - timedelta(hours=hours_ago)).astimezone(ZoneInfo("Europe/London"))
+    """A row of the example export, changed `hours_ago` (so that a worker would accept it now).
+    A local time the autumn clock change repeats is moved 2 hours further from now: the mapping
+    refuses it as ambiguous (tested on its own in tests/unit/test_csv_mapping.py)."""
+    zone = ZoneInfo("Europe/London")
+    local = (datetime.now(UTC) - timedelta(hours=hours_ago)).astimezone(zone)
+    naive = local.replace(tzinfo=None)
+    if naive.replace(tzinfo=zone, fold=0).utcoffset() != naive.replace(tzinfo=zone, fold=1).utcoffset():
+        local = (local - timedelta(hours=2 if hours_ago >= 0 else -2)).astimezone(zone)
     values = {
         "Opportunity ID": f"006-{n}",
         "Opportunity Name": f"Deal {n}",

@@ -20,7 +20,7 @@ from kpi_core.engine import KpiEngine, replay
 from kpi_core.events import decode_event
 from kpi_core.report import build_report
 from kpi_monitor.simulate import history
-from kpi_monitor.traffic import TrafficGenerator, churn_origin, decline_origin
+from kpi_monitor.traffic import TrafficGenerator
 from kpi_monitor.traffic_plan import GAP_FACTOR, GAP_TEAM
 from kpi_rules import load_rules
 from kpi_rules.vocabulary import DealType, EventType, Scope, TargetMetric, values
@@ -36,8 +36,7 @@ TEAMS = ("east", "north", "south", "west")
 def _simulate(scenario: str, seed: int = 1) -> tuple[list[dict[str, Any]], dict[str, Any], KpiEngine]:
     rules = load_rules()
     gen = TrafficGenerator(rules, reps=40, seed=seed, scenario=scenario, per_hour=24)
-    gen.churn_from = churn_origin(gen.calendar, NOW, rules.customers.churn_after_days)
-    events = list(history(gen, 160, NOW, decline_origin(gen.calendar, NOW)))
+    events = list(history(gen, 160, NOW, gen.place(NOW)))
     engine = KpiEngine(rules, KpiClock(wall=lambda: NOW))
     return events, build_report((orjson.dumps(e) for e in events), engine), engine
 
