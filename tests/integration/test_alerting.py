@@ -25,7 +25,7 @@ from kpi_monitor.rulesgen.dashboards import panel_queries
 from kpi_rules import load_rules
 from kpi_testkit import WorkerProcess, eventually, sample
 from tests.integration.alerting_stack import AlertingStack, Hook, fast_notify_rules, get_json
-from tests.integration.workers import REPO
+from tests.integration.workers import REPO, clear_of_midnight
 
 STEADY, DECLINE = "steady", "decline"
 # Panel queries the scenario cannot give data to, with the reason. Kept empty on purpose: the
@@ -237,6 +237,9 @@ def test_revenue_decline_fires_and_reaches_the_webhook(
 ) -> None:
     started = time.monotonic()
     rules_path = _test_rules(tmp_path, hook.url)
+    # The worker runs on the wall clock and the scenario is this month's: a run across the
+    # month's end (a midnight) would find the new month empty.
+    clear_of_midnight(load_rules(rules_path).zone, minutes=6)
     files = render_all(load_rules(rules_path))
     assert hook.url in files["prometheus/alertmanager.yml"]
     stack = AlertingStack(tmp_path, files, worker.port)

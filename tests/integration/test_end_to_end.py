@@ -8,14 +8,16 @@ from pathlib import Path
 
 import orjson
 
+from kpi_rules import load_rules
 from kpi_testkit import WorkerProcess, eventually, sample
+from tests.integration.workers import clear_of_midnight
 
 
-def _visit(rep: str, n: int) -> dict[str, object]:
+def _visit(rep: str, n: int, at: datetime) -> dict[str, object]:
     return {
         "event_id": f"{rep}-visit-{n}",
         "type": "visit.completed",
-        "occurred_at": datetime.now(UTC).isoformat(),
+        "occurred_at": at.isoformat(),
         "rep_id": rep,
         "team": "north",
         "region": "emea",
@@ -26,6 +28,9 @@ def _visit(rep: str, n: int) -> dict[str, object]:
 
 def test_visit_raises_sales_visits(worker: WorkerProcess, tmp_path: Path) -> None:
     rep = f"rep-{uuid.uuid4().hex[:8]}"
+    # The worker's wall clock decides "today": the test keeps clear of midnight in the rules' zone.
+    clear_of_midnight(load_rules(worker.deployment.env["KPI_RULES"]).zone, minutes=3)
+    at = datetime.now(UTC)
     events = tmp_path / "visits.jsonl"
     deployment = worker.deployment
 
@@ -33,11 +38,11 @@ def test_visit_raises_sales_visits(worker: WorkerProcess, tmp_path: Path) -> Non
         return sample(worker.metrics(), "sales_visits", rep=rep, period="day", window="current")
 
     assert visits_now() == 0
-    events.write_bytes(orjson.dumps(_visit(rep, 1)) + b"\n")
+    events.write_bytes(orjson.dumps(_visit(rep, 1, at)) + b"\n")
     deployment.cli("publish", str(events))
     eventually(lambda: visits_now() == 1, timeout=60)
 
-    events.write_bytes(b"".join(orjson.dumps(_visit(rep, n)) + b"\n" for n in (2, 3)))
+    events.write_bytes(b"".join(orjson.dumps(_visit(rep, n, at)) + b"\n" for n in (2, 3)))
     deployment.cli("publish", str(events))
     eventually(lambda: visits_now() == 3, timeout=60)
     metrics = worker.metrics()

@@ -5,7 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
-from datetime import datetime
+from datetime import UTC, datetime, timedelta, tzinfo
+from datetime import time as dt_time
 from pathlib import Path
 from typing import Any
 
@@ -71,6 +72,19 @@ def simulate_file(
     newest = max(datetime.fromisoformat(orjson.loads(line)["occurred_at"]) for line in lines)
     assert newest <= datetime.fromisoformat(until), (newest, until)
     return lines
+
+
+def clear_of_midnight(zone: tzinfo, minutes: float) -> None:
+    """A wall-clock test that checks the current day's or month's figures must not run across
+    the business calendar's midnight (a new day, and maybe week, month or year, would start
+    empty): started less than `minutes` before it, it waits until just after it."""
+    now = datetime.now(UTC)
+    local = now.astimezone(zone)
+    midnight = datetime.combine(local.date() + timedelta(days=1), dt_time(), tzinfo=zone)
+    left = (midnight.astimezone(UTC) - now).total_seconds()
+    if left < minutes * 60:
+        print(f"waiting {left + 1:.0f} s for midnight in {zone} to pass")
+        time.sleep(left + 1)
 
 
 def read_lines(path: Path) -> list[bytes]:
