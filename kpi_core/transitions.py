@@ -106,16 +106,16 @@ def apply_event(state: RepState, event: Event, ctx: Context) -> bool:
         # a new event id); remembered for the same horizon.
         survey = SURVEY_MARK + event.survey_id
         if survey in state.seen:
+            # Not counted again, but still an event of the rep: its team and region count for
+            # the rep's labels (else they would depend on which copy came first).
+            if _relabel(state, event):
+                state.touched.add(META_FIELD)
             return False
         state.remember(survey, ctx.wall_epoch)
     state.remember(event_id, ctx.wall_epoch)
     state.touched.add(META_FIELD)
+    _relabel(state, event)
     at: datetime = event.occurred_at
-    label_key = (at, event_id)
-    if label_key > state.label_key:
-        state.label_key = label_key
-        state.team = event.team
-        state.region = event.region
     if isinstance(event, TargetSet):
         _apply_target(state, event, ctx.calendar)
         return True
@@ -172,6 +172,17 @@ def apply_event(state: RepState, event: Event, ctx: Context) -> bool:
             deal = state.deals[deal_id] = DealState()
         _apply_deal(state, deal, event, ctx)
         state.touched.add(deal_field(deal_id))
+    return True
+
+
+def _relabel(state: RepState, event: Event) -> bool:
+    """The rep's team and region are those of its latest event (by event time, then id)."""
+    label_key = (event.occurred_at, event.event_id)
+    if label_key <= state.label_key:
+        return False
+    state.label_key = label_key
+    state.team = event.team
+    state.region = event.region
     return True
 
 

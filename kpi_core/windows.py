@@ -152,53 +152,81 @@ class RepView:
         return agg
 
     def to_date(self, kind: str, start: date, cutoff: timedelta) -> Agg | None:
-        """The period from `start` up to the elapsed point `cutoff` (local days; time for `day`).
+        """The period from `start` up to the elapsed point `cutoff` (see `cutoff`).
 
         Sums of buckets, except the customer counts: distinct customers do not add up across
         buckets, so they are counted customer by customer over the window."""
         total = self._to_date(kind, start, cutoff)
         if total is not None and self.state.customers:
-            begin, end = self.calendar.bounds(kind, start)
-            if kind == "day":
-                stop = min(begin + cutoff, end)
-            else:
-                stop = min(self.calendar.bounds("day", min(start + cutoff, shift(kind, start, 1)))[0], end)
+            begin, _ = self.calendar.bounds(kind, start)
+            stop = self.point(kind, start, cutoff)
             for name, value in self.customers().window(begin, stop, self.now).items():
                 setattr(total, name, value)
         return total
 
-    def _to_date(self, kind: str, start: date, cutoff: timedelta) -> Agg | None:
-        total = Agg()
+    def _partial_day(self, kind: str, start: date, cutoff: timedelta) -> tuple[date, date | None]:
+        """(the end of the whole local days `cutoff` covers (exclusive), the day it ends inside
+        or None when the period is over by then: a shorter month)."""
+        end = shift(kind, start, 1)
+        whole = min(start + timedelta(days=cutoff.days), end)
+        return whole, (whole if whole < end else None)
+
+    def _slots_kept(self, day: date) -> bool:
+        oldest: int = self.horizon.oldest["slot"]
+        return slot_of(self.calendar.bounds("day", day)[0]) >= oldest
+
+    def point(self, kind: str, start: date, cutoff: timedelta) -> datetime:
+        """The instant the window from `start` ends at: the same time of day as now when that
+        day's 15-minute slots are still kept, else the end of that local day (the comparison
+        then counts the day whole: more than the current period has had of its own day)."""
         if kind == "day":
             begin, end = self.calendar.bounds("day", start)
-            first, stop = (
-                slot_of(begin),
-                slot_of(min(begin + cutoff, end) - timedelta(microseconds=1)),
-            )
-            if first < self.horizon.oldest["slot"]:
+            return min(begin + cutoff, end)
+        whole, partial = self._partial_day(kind, start, cutoff)
+        if partial is None:
+            return self.calendar.bounds(kind, start)[1]
+        begin, end = self.calendar.bounds("day", partial)
+        if self._slots_kept(partial):
+            return min(begin + (cutoff - timedelta(days=cutoff.days)), end)
+        return end
+
+    def _slots(self, begin: datetime, stop: datetime) -> Agg:
+        total = Agg()
+        first, last = slot_of(begin), slot_of(stop - timedelta(microseconds=1))
+        for slot, agg in self.state.buckets["slot"].items():
+            if first <= slot <= last and slot * SLOT_SECONDS < stop.timestamp():
+                total.merge(agg)
+        return total
+
+    def _to_date(self, kind: str, start: date, cutoff: timedelta) -> Agg | None:
+        if kind == "day":
+            begin, _ = self.calendar.bounds("day", start)
+            if slot_of(begin) < self.horizon.oldest["slot"]:
                 return None
-            for slot, agg in self.state.buckets["slot"].items():
-                if first <= slot <= stop and slot * SLOT_SECONDS < (begin + cutoff).timestamp():
-                    total.merge(agg)
-            return total
-        last = min(start + cutoff, shift(kind, start, 1))  # exclusive local date
+            return self._slots(begin, self.point(kind, start, cutoff))
+        total = Agg()
+        whole, partial = self._partial_day(kind, start, cutoff)
         first_day = start
         if kind in ("quarter", "year"):
             # Whole months from their month buckets, so a year's like-for-like needs only the
             # days of one month a year ago, not a year of day buckets.
-            while shift("month", first_day, 1) <= last:
+            while shift("month", first_day, 1) <= whole:
                 if first_day < self.horizon.oldest["month"]:
                     return None
                 month = self.state.buckets["month"].get(first_day)
                 if month is not None:
                     total.merge(month)
                 first_day = shift("month", first_day, 1)
+        last = whole if partial is None or self._slots_kept(partial) else whole + timedelta(days=1)
         if first_day < last:
             if first_day < self.horizon.oldest["day"]:
                 return None
             for day, agg in self.state.buckets["day"].items():
                 if first_day <= day < last:
                     total.merge(agg)
+        if partial is not None and last == whole:  # the same day to the same time, from slots
+            begin, _ = self.calendar.bounds("day", partial)
+            total.merge(self._slots(begin, self.point(kind, start, cutoff)))
         return total
 
     def cutoff(self, kind: str) -> timedelta:
@@ -206,8 +234,13 @@ class RepView:
         current = self.calendar.start_of(kind, self.now)
         if kind == "day":
             return self.now - self.calendar.bounds("day", current)[0]
-        # Whole local days, the current day included: "last month through the same day".
-        return timedelta(days=(self.calendar.local_date(self.now) - current).days + 1)
+        # The whole local days before today, and the time of day: "last month through the same
+        # day, to the same time" (the days part counts days, the rest is the time into today).
+        today = self.calendar.local_date(self.now)
+        into_today = self.now - self.calendar.bounds("day", today)[0]
+        # (at most a day less a microsecond: the 25-hour day of a clock change)
+        into_today = min(into_today, timedelta(days=1, microseconds=-1))
+        return timedelta(days=(today - current).days) + into_today
 
     def row(
         self,
@@ -251,16 +284,7 @@ class RepView:
         if agg is None:
             return None
         compared = self.to_date(kind, shift(kind, previous, -1), cutoff)
-        begin, end = self.calendar.bounds(kind, previous)
-        point = (
-            min(begin + cutoff, end)
-            if kind == "day"
-            else min(
-                self.calendar.bounds("day", min(previous + cutoff, shift(kind, previous, 1)))[0],
-                end,
-            )
-        )
-        elapsed = self.calendar.elapsed_fraction(kind, previous, point)
+        elapsed = self.calendar.elapsed_fraction(kind, previous, self.point(kind, previous, cutoff))
         return self.row(kind, previous, agg, compared, elapsed)
 
     def starts(self, kind: str) -> list[date]:

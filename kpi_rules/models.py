@@ -34,7 +34,12 @@ class Keep(_Strict):
     """How many periods of each kind are retained (the current one included)."""
 
     hour: int = Field(
-        default=72, ge=25, le=24 * 31, description="hours kept, for day-level like-for-like"
+        default=768,
+        ge=25,
+        le=24 * 400,
+        description="hours of 15-minute slots kept: like-for-like compares with the same time of "
+        "day of a previous day, week or month while its slots are kept (768 h covers a month "
+        "ago), else with that previous day whole",
     )
     day: int = Field(default=400, ge=2, le=3660)
     week: int = Field(default=60, ge=2, le=520)

@@ -36,7 +36,8 @@ def _windows(events: list[dict[str, Any]], kind: str, now: datetime) -> dict[str
 OCTOBER = [
     visit("2026-10-01T00:30:00+01:00"),  # first local minute-ish of October (BST)
     visit("2026-10-15T12:00:00Z"),
-    visit("2026-10-23T23:30:00+01:00"),  # last local half hour of the 23rd: included
+    visit("2026-10-23T09:30:00+01:00"),  # the 23rd before 10:00 local (now's time of day): to date
+    visit("2026-10-23T23:30:00+01:00"),  # the 23rd after it: not to date
     visit("2026-10-24T00:30:00+01:00"),  # the 24th: not to date
     visit("2026-10-31T12:00:00Z"),
     deal_won("2026-10-10T12:00:00Z", "d-1", amount="1000"),
@@ -59,11 +60,12 @@ def test_month_windows_on_a_hand_made_month() -> None:
     )
     assert (w["previous"]["start"], w["previous"]["visits"], w["previous"]["revenue"]) == (
         "2026-10-01",
-        5,
+        6,
         "6000.00",
     )
     ptd = w["previous_to_date"]
-    # previous_to_date covers 2026-10-01 .. 2026-10-23 inclusive (local days).
+    # previous_to_date covers 2026-10-01 00:00 .. 2026-10-23 10:00 local: the same point of the
+    # month as now (the 23rd, 10:00), the 23rd's part from its 15-minute slots (still kept).
     assert (ptd["start"], ptd["visits"], ptd["revenue"]) == ("2026-10-01", 3, "1000.00")
     assert [r["start"] for r in w["history"]] == ["2026-09-01", "2026-10-01", "2026-11-01"]
     assert w["history"][-1] == w["current"]
@@ -91,8 +93,9 @@ def test_projected_attainment_of_previous_to_date_uses_its_elapsed_point() -> No
     ]
     w = _windows(events, "month", LONDON_NOW)
     ptd = w["previous_to_date"]["derived"]
-    # 23 local days of October's 31 (+1 hour of DST in the whole month, none in the first 23 days).
-    elapsed, length = 23 * 24, 31 * 24 + 1
+    # 22 local days and 10 hours of October's 31 (+1 hour of DST in the whole month, none before
+    # the 23rd).
+    elapsed, length = 22 * 24 + 10, 31 * 24 + 1
     expected = round(1000 * length / elapsed / 3100 * 100, 4)
     assert ptd["projected_attainment_pct"] == pytest.approx(expected, abs=1e-4)
     assert w["previous"]["derived"]["projected_attainment_pct"] == round(1000 / 3100 * 100, 4)
@@ -117,17 +120,35 @@ def test_month_end_clamping_compares_with_all_of_february() -> None:
     assert w["current"]["derived"]["growth_pct"] == 50.0
 
 
-def test_week_windows_count_local_days_inclusive() -> None:
-    now = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)  # Wednesday
-    events = [
-        visit("2026-11-16T09:00:00Z"),  # previous Monday
-        visit("2026-11-18T23:00:00Z"),  # previous Wednesday, late: to date
-        visit("2026-11-19T00:30:00Z"),  # previous Thursday: not to date
-        visit("2026-11-24T09:00:00Z"),
-    ]
-    w = _windows(events, "week", now)
+WEEK_NOW = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)  # Wednesday, 10:00 local (GMT)
+WEEK = [
+    visit("2026-11-16T09:00:00Z"),  # previous Monday
+    visit("2026-11-18T09:30:00Z"),  # previous Wednesday, before 10:00: to date
+    visit("2026-11-18T23:00:00Z"),  # previous Wednesday, after 10:00: not to date
+    visit("2026-11-19T00:30:00Z"),  # previous Thursday: not to date
+    visit("2026-11-23T09:00:00Z"),
+    visit("2026-11-25T08:00:00Z"),
+]
+
+
+def test_week_windows_compare_with_the_same_time_of_the_same_weekday() -> None:
+    # A Monday and a morning against a Monday and a whole Wednesday made every team "drop" by
+    # half on Wednesday mornings: the comparison stops at the same time of day.
+    w = _windows(WEEK, "week", WEEK_NOW)
     assert w["current"]["start"] == "2026-11-23"
-    assert (w["previous"]["visits"], w["previous_to_date"]["visits"]) == (3, 2)
+    assert (w["current"]["visits"], w["previous"]["visits"], w["previous_to_date"]["visits"]) == (2, 4, 2)
+
+
+def test_like_for_like_counts_the_same_day_whole_once_its_slots_are_no_longer_kept() -> None:
+    rules = f.rules()
+    short = rules.model_copy(update={"keep": rules.keep.model_copy(update={"hour": 72})})
+    engine = f.engine(short, now=WEEK_NOW)
+    w = engine.view(_state(WEEK, engine)).windows("week")
+    # a week ago is beyond 72 hours of slots: the previous Wednesday counts whole
+    assert (w["previous"]["visits"], w["previous_to_date"]["visits"]) == (4, 3)
+    # the day period still compares with yesterday to the same time (slots of 72 hours)
+    day = engine.view(_state(WEEK, engine)).windows("day")
+    assert day["previous_to_date"]["start"] == "2026-11-24"
 
 
 def test_day_previous_to_date_at_slot_resolution() -> None:
