@@ -11,7 +11,7 @@ from kpi_core.aggregates import Agg
 from kpi_core.catalogue import ADDITIVE, Kpi, KpiKind, Surface, on
 from kpi_core.customers import CustomerIndex
 from kpi_core.derived import derived_kpis, money, number, pipeline_coverage
-from kpi_core.periods import SLOT_SECONDS, Calendar, shift, slot_of
+from kpi_core.periods import Calendar, shift, slot_of
 from kpi_core.state import REVENUE, Horizon, RepState
 from kpi_rules.vocabulary import MONEY_METRICS, TargetMetric
 
@@ -164,37 +164,36 @@ class RepView:
                 setattr(total, name, value)
         return total
 
-    def _partial_day(self, kind: str, start: date, cutoff: timedelta) -> tuple[date, date | None]:
-        """(the end of the whole local days `cutoff` covers (exclusive), the day it ends inside
-        or None when the period is over by then: a shorter month)."""
+    def _cut(self, kind: str, start: date, cutoff: timedelta) -> tuple[date, date | None, datetime]:
+        """Where the window from `start` of a week, month, quarter or year ends: (the end of the
+        whole local days read from day buckets (exclusive), the day read from its 15-minute
+        slots up to the stop, or None, the stop instant). The day `cutoff` ends inside is read
+        to the same time of day as now while its slots are kept, else whole (more than the
+        current period has had of its own day); a shorter period (February) ends whole."""
         end = shift(kind, start, 1)
         whole = min(start + timedelta(days=cutoff.days), end)
-        return whole, (whole if whole < end else None)
-
-    def _slots_kept(self, day: date) -> bool:
+        if whole == end:
+            return whole, None, self.calendar.bounds(kind, start)[1]
+        begin, day_end = self.calendar.bounds("day", whole)
         oldest: int = self.horizon.oldest["slot"]
-        return slot_of(self.calendar.bounds("day", day)[0]) >= oldest
+        if slot_of(begin) >= oldest:
+            return whole, whole, min(begin + (cutoff - timedelta(days=cutoff.days)), day_end)
+        return whole + timedelta(days=1), None, day_end
 
     def point(self, kind: str, start: date, cutoff: timedelta) -> datetime:
-        """The instant the window from `start` ends at: the same time of day as now when that
-        day's 15-minute slots are still kept, else the end of that local day (the comparison
-        then counts the day whole: more than the current period has had of its own day)."""
+        """The instant the window from `start` up to `cutoff` ends at."""
         if kind == "day":
             begin, end = self.calendar.bounds("day", start)
             return min(begin + cutoff, end)
-        whole, partial = self._partial_day(kind, start, cutoff)
-        if partial is None:
-            return self.calendar.bounds(kind, start)[1]
-        begin, end = self.calendar.bounds("day", partial)
-        if self._slots_kept(partial):
-            return min(begin + (cutoff - timedelta(days=cutoff.days)), end)
-        return end
+        return self._cut(kind, start, cutoff)[2]
 
     def _slots(self, begin: datetime, stop: datetime) -> Agg:
+        """The slots from `begin` up to `stop`: at most a day's 96, looked up, not scanned."""
         total = Agg()
-        first, last = slot_of(begin), slot_of(stop - timedelta(microseconds=1))
-        for slot, agg in self.state.buckets["slot"].items():
-            if first <= slot <= last and slot * SLOT_SECONDS < stop.timestamp():
+        slots = self.state.buckets["slot"]
+        for slot in range(slot_of(begin), slot_of(stop - timedelta(microseconds=1)) + 1):
+            agg = slots.get(slot)
+            if agg is not None:
                 total.merge(agg)
         return total
 
@@ -205,28 +204,28 @@ class RepView:
                 return None
             return self._slots(begin, self.point(kind, start, cutoff))
         total = Agg()
-        whole, partial = self._partial_day(kind, start, cutoff)
+        last, partial, stop = self._cut(kind, start, cutoff)
         first_day = start
         if kind in ("quarter", "year"):
             # Whole months from their month buckets, so a year's like-for-like needs only the
-            # days of one month a year ago, not a year of day buckets.
-            while shift("month", first_day, 1) <= whole:
+            # days of one month a year ago, not a year of day buckets (the months before the
+            # day `cutoff` ends in, even when that day counts whole).
+            months_end = min(start + timedelta(days=cutoff.days), last)
+            while shift("month", first_day, 1) <= months_end:
                 if first_day < self.horizon.oldest["month"]:
                     return None
                 month = self.state.buckets["month"].get(first_day)
                 if month is not None:
                     total.merge(month)
                 first_day = shift("month", first_day, 1)
-        last = whole if partial is None or self._slots_kept(partial) else whole + timedelta(days=1)
         if first_day < last:
             if first_day < self.horizon.oldest["day"]:
                 return None
             for day, agg in self.state.buckets["day"].items():
                 if first_day <= day < last:
                     total.merge(agg)
-        if partial is not None and last == whole:  # the same day to the same time, from slots
-            begin, _ = self.calendar.bounds("day", partial)
-            total.merge(self._slots(begin, self.point(kind, start, cutoff)))
+        if partial is not None:  # the same day to the same time, from slots
+            total.merge(self._slots(self.calendar.bounds("day", partial)[0], stop))
         return total
 
     def cutoff(self, kind: str) -> timedelta:
