@@ -45,17 +45,30 @@ def redis_url(stack: DevConfig) -> str:
     return stack.redis_url
 
 
-@pytest.fixture
-def worker(kafka_bootstrap: str, redis_url: str, tmp_path: Path) -> Iterator[WorkerProcess]:
-    """One ready worker (wall clock) of a fresh isolated deployment, stopped afterwards; the
-    deployment's topics and Redis keys are deleted then."""
-    deployment = Deployment(kafka_bootstrap, redis_url, tmp_path, clock="wall")
+def _ready_worker(
+    kafka_bootstrap: str, redis_url: str, tmp_path: Path, clock: str
+) -> Iterator[WorkerProcess]:
+    """One ready worker of a fresh isolated deployment, stopped afterwards; the deployment's
+    topics and Redis keys are deleted then."""
+    deployment = Deployment(kafka_bootstrap, redis_url, tmp_path, clock=clock)
     process = deployment.worker().start()
     try:
         yield process.wait_ready()
     finally:
         process.stop()
         deployment.cleanup()
+
+
+@pytest.fixture
+def worker(kafka_bootstrap: str, redis_url: str, tmp_path: Path) -> Iterator[WorkerProcess]:
+    """One ready worker on the wall clock (see _ready_worker)."""
+    yield from _ready_worker(kafka_bootstrap, redis_url, tmp_path, "wall")
+
+
+@pytest.fixture
+def event_worker(kafka_bootstrap: str, redis_url: str, tmp_path: Path) -> Iterator[WorkerProcess]:
+    """One ready worker on the event clock (see _ready_worker)."""
+    yield from _ready_worker(kafka_bootstrap, redis_url, tmp_path, "event")
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,10 +17,10 @@ import yaml
 
 from kpi_monitor.rulesgen import render_all
 from kpi_rules import load_rules
-from kpi_testkit import Deployment, WorkerProcess, eventually, free_port
+from kpi_testkit import WorkerProcess, eventually, free_port
 from tests.integration.alerting_stack import Service
 from tests.integration.alerting_stack import binary as _binary
-from tests.integration.workers import REPO, read_lines
+from tests.integration.workers import HISTORY_END, REPO, read_lines
 
 # Figures that differ by construction, with the reason:
 # - projected attainment divides by the elapsed fraction of the period at the moment each side
@@ -114,19 +113,7 @@ def _differences(report: dict[str, Any], digest: dict[str, Any]) -> list[str]:
 # "now" from it (KPI_CLOCK=event, --clock event, --at): the figures are those of this moment on
 # whichever day the test runs. (On a wall clock, a run in the first hours of a month saw an empty
 # current month, and north's like-for-like growth was undefined.)
-NOW = "2026-11-18T16:30:00+00:00"
-
-
-@pytest.fixture
-def event_worker(kafka_bootstrap: str, redis_url: str, tmp_path: Path) -> Iterator[WorkerProcess]:
-    """One ready worker on the event clock, of a fresh isolated deployment."""
-    deployment = Deployment(kafka_bootstrap, redis_url, tmp_path, clock="event")
-    process = deployment.worker().start()
-    try:
-        yield process.wait_ready()
-    finally:
-        process.stop()
-        deployment.cleanup()
+NOW = HISTORY_END
 
 
 def test_digest_gives_the_figures_of_report_on_the_same_events(

@@ -21,7 +21,7 @@ from PIL import Image
 from kpi_monitor.reporting.formatting import Formatter
 from kpi_monitor.reporting.view import TABLE_KPIS, value_at
 from kpi_rules import load_rules
-from tests.integration.workers import REPO
+from tests.integration.workers import HISTORY_END, REPO
 
 LOCALES = ("en", "zh-CN")
 CHROMIUM = "/usr/bin/chromium"
@@ -40,7 +40,7 @@ CHARTS = ["revenue_target", "attainment", "funnel", "channel", "visits", "custom
 SELECTION = ("--period", "month", "--last", "3", "--clock", "event")
 # The history ends at a fixed moment (--until), mid-month, and the report's clock is its newest
 # event: the same documents on whichever day the test runs.
-MID_MONTH = "2026-11-18T16:30:00+00:00"
+MID_MONTH = HISTORY_END
 # Where CI once ran: 9 minutes into a month, whose targets are set but which has no deal yet.
 MONTH_START = "2026-12-01T00:09:00+00:00"
 
@@ -170,6 +170,16 @@ def _non_blank(image: Image.Image) -> bool:
     return len(colours) > 8 and ink >= 0.003
 
 
+def _assert_pages_drawn(pdf: Path, tmp_path: Path, what: str) -> None:
+    """At least 3 pages, each drawn on, rasterised by pdftoppm at 50 dpi."""
+    raster = ["pdftoppm", "-r", "50", "-png", str(pdf), str(tmp_path / "page")]
+    subprocess.run(raster, check=True, timeout=120)
+    pages = sorted(tmp_path.glob("page-*.png"))
+    assert len(pages) >= 3
+    for page in pages:
+        assert _non_blank(Image.open(page)), f"{page.name} of {what} is blank"
+
+
 @pytest.mark.parametrize("locale", LOCALES)
 def test_html_opens_in_chromium_with_every_chart_drawn(
     documents: dict[str, dict[str, Path]], locale: str, tmp_path: Path
@@ -218,13 +228,7 @@ def test_pdf_pages_are_drawn(documents: dict[str, dict[str, Path]], locale: str,
         if shutil.which(tool) is None:
             pytest.fail(f"{tool} is not installed: run scripts/install-system-deps.sh (poppler-utils)")
     pdf = documents[locale]["pdf"]
-    subprocess.run(
-        ["pdftoppm", "-r", "50", "-png", str(pdf), str(tmp_path / "page")], check=True, timeout=120
-    )
-    pages = sorted(tmp_path.glob("page-*.png"))
-    assert len(pages) >= 3
-    for page in pages:
-        assert _non_blank(Image.open(page)), f"{page.name} of the {locale} PDF is blank"
+    _assert_pages_drawn(pdf, tmp_path, f"the {locale} PDF")
     fonts = subprocess.run(["pdffonts", str(pdf)], capture_output=True, text=True, check=True).stdout
     words = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
     if locale == "zh-CN":
@@ -252,11 +256,6 @@ def test_a_month_without_deals_yet_keeps_its_charts_and_says_what_is_missing(tmp
     assert drawn == [c for c in CHARTS if c not in ("funnel", "channel")]
     for title in ("Deal funnel, Dec 2026", "Revenue by contact channel, Dec 2026"):
         assert f"{title}: no data in these periods." in page
-    raster = ["pdftoppm", "-r", "50", "-png", str(pdf), str(tmp_path / "page")]
-    subprocess.run(raster, check=True, timeout=120)
-    pages = sorted(tmp_path.glob("page-*.png"))
-    assert len(pages) >= 3
-    for shot in pages:
-        assert _non_blank(Image.open(shot)), f"{shot.name} is blank"
+    _assert_pages_drawn(pdf, tmp_path, "the PDF")
     words = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
     assert "Deal funnel, Dec 2026: no data in these periods." in words
