@@ -415,12 +415,17 @@ class TrafficGenerator:
         return self._activity(rep, at, wins_lost, leaving)
 
 
+def _midnight(calendar: Calendar, day: date) -> datetime:
+    """The start of a local day, in the business calendar's zone (as the scenarios print it)."""
+    return datetime(day.year, day.month, day.day, tzinfo=calendar.zone)
+
+
 def decline_origin(calendar: Calendar, now: datetime) -> datetime:
     """Where the `decline` and `visits-drop` scenarios begin: the start of the current week or
     month in the business calendar, whichever is earlier, so that the declining team is behind
     the like-for-like previous week and month from the first event on."""
     first = min(calendar.start_of("week", now), calendar.start_of("month", now))
-    return datetime(first.year, first.month, first.day, tzinfo=calendar.zone)
+    return _midnight(calendar, first)
 
 
 def quieter_origin(calendar: Calendar, now: datetime) -> datetime:
@@ -429,7 +434,7 @@ def quieter_origin(calendar: Calendar, now: datetime) -> datetime:
     start, the previous week had fallen too from the second week of a month on, and only the
     noisier revenue comparison was left to raise an alert.)"""
     first = calendar.start_of("week", now)
-    return datetime(first.year, first.month, first.day, tzinfo=calendar.zone)
+    return _midnight(calendar, first)
 
 
 def churn_origin(calendar: Calendar, now: datetime, churn_after_days: int) -> datetime:
@@ -437,7 +442,7 @@ def churn_origin(calendar: Calendar, now: datetime, churn_after_days: int) -> da
     the current month. A customer churns `churn_after_days` after its last purchase, so the
     team's churn is at its new, higher rate through the previous and the current month."""
     first = calendar.start_of("month", now)
-    start = datetime(first.year, first.month, first.day, tzinfo=calendar.zone)
+    start = _midnight(calendar, first)
     return start - timedelta(days=churn_after_days + CHURN_LEAD_DAYS)
 
 
